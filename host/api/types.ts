@@ -125,6 +125,11 @@ export type VConn = Duplex;
 export interface TunnelTarget {
   readonly host: string;
   readonly port: number;
+  /**
+   * The port came from the connection (`{inbound_local_port}`, or no port given): as in ATS,
+   * proxy.config.http.connect_ports then applies. Static ports are the config's own choice.
+   */
+  readonly dynamicPort?: boolean;
 }
 
 /** An inbound TLS connection at VCONN_START / SSL_CLIENT_HELLO / VCONN_CLOSE. */
@@ -138,7 +143,10 @@ export interface TlsVConn {
   readonly alpn: readonly string[];
   /** The raw ClientHello bytes as received (all TLS records), or null before SSL_CLIENT_HELLO. */
   readonly clientHello: Buffer | null;
-  /** `TSVConnReenable` / `TSVConnReenableEx(ERROR)`: exactly once per hook call. */
+  /**
+   * `TSVConnReenable` / `TSVConnReenableEx(ERROR)`: exactly once per hook call. `tunnel`,
+   * `forward` and `reject` decide and resume in one call; a later `reenable` is then ignored.
+   */
   reenable(ok?: boolean): void;
   /**
    * `TSVConnTunnel`: make this connection a blind tunnel to `target` (default: the local port on
