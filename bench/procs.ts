@@ -48,7 +48,7 @@ export class Proc {
     watch(child.stdout, 'stdout');
     watch(child.stderr, 'stderr');
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         this.#exit = code ?? signal ?? 'unknown';
         log.end();
         resolve(this.#exit);

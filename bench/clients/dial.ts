@@ -55,7 +55,7 @@ function firstHop(route: Route, ctx: SecureContext | null, servername: string | 
 export function readReplyHead(socket: Socket): Promise<{ status: number; extra: Buffer }> {
   return new Promise((resolve, reject) => {
     let acc: Buffer = Buffer.alloc(0);
-    const done = (err: Error | null, status = 0, extra = Buffer.alloc(0)): void => {
+    const done = (err: Error | null, status = 0, extra: Buffer = Buffer.alloc(0)): void => {
       socket.off('data', onData);
       socket.off('error', onErr);
       socket.off('close', onClose);

@@ -26,6 +26,7 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Node, Pair } from 'yaml';
 import { ErrorCode, ProxyError } from '../api/errors.js';
+import { diags } from '../diags.js';
 import { parseIp, parseIpRange, rangeContains } from './ip-range.js';
 import type { IpRange } from './ip-range.js';
 import type { Diagnostic, IpAllow, IpAllowDecision, Parsed } from './types.js';
@@ -46,6 +47,7 @@ const RULE_KEYS = new Set(['apply', 'ip_addrs', 'ip_categories', 'action', 'meth
 const ACTIONS: Readonly<Record<string, boolean>> = { set_allow: true, allow: true, set_deny: false, deny: false };
 const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const DEFAULT = 'default';
+const dbg = diags.dbgCtl('ip_allow');
 
 function range(text: string): IpRange {
   const r = parseIpRange(text);
@@ -68,31 +70,34 @@ function deniesEverything(rule: Rule): boolean {
 function buildIpAllow(rules: readonly Rule[], fromFile: boolean): IpAllow {
   const inRules = rules.filter((r) => r.apply === 'in');
   const outRules = rules.filter((r) => r.apply === 'out');
+  /** The first rule matching `ip`; undefined if none; null if `ip` is not an address. */
   const find = (list: readonly Rule[], ip: string): Rule | undefined | null => {
     const addr = parseIp(ip);
     if (addr === null) return null;
     return list.find((r) => r.ranges.some((rg) => rangeContains(rg, addr)));
+  };
+  const log = (what: string, ip: string, method: string, d: IpAllowDecision): IpAllowDecision => {
+    if (dbg.on) dbg('%s %s %s: %s by %s', what, ip, method, d.allow ? 'allow' : 'deny', d.by);
+    return d;
   };
   const deny: IpAllowDecision = { allow: false, by: DEFAULT };
   return {
     fromFile,
     acceptIn(ip: string): IpAllowDecision {
       const rule = find(inRules, ip);
-      if (rule === undefined || rule === null) return deny;
-      return { allow: !deniesEverything(rule), by: rule.where };
+      return log('accept', ip, '-', rule ? { allow: !deniesEverything(rule), by: rule.where } : deny);
     },
     checkIn(ip: string, method: string): IpAllowDecision {
       const rule = find(inRules, ip);
-      if (rule === undefined || rule === null) return deny;
-      return { allow: methodAllowed(rule, method), by: rule.where };
+      return log('in', ip, method, rule ? { allow: methodAllowed(rule, method), by: rule.where } : deny);
     },
     checkOut(ip: string, method: string): IpAllowDecision {
       const rule = find(outRules, ip);
-      if (rule === null) return deny;
-      if (rule !== undefined) return { allow: methodAllowed(rule, method), by: rule.where };
+      if (rule === null) return log('out', ip, method, deny);
+      if (rule !== undefined) return log('out', ip, method, { allow: methodAllowed(rule, method), by: rule.where });
       const addr = parseIp(ip);
       const linkLocal = addr !== null && LINK_LOCAL.some((rg) => rangeContains(rg, addr));
-      return { allow: !linkLocal, by: DEFAULT };
+      return log('out', ip, method, { allow: !linkLocal, by: DEFAULT });
     },
   };
 }

@@ -46,17 +46,16 @@ function readConfigFile(abs: string, shown: string): ReadResult {
   }
 }
 
-/** Where the hosts-file record was set: its env variable, or its value in records.yaml/records.config. */
-function hostFileRecordPosition(configDir: string, env: NodeJS.ProcessEnv): Pick<Diagnostic, 'file' | 'line' | 'col'> {
+/** A diagnostic about the hosts-file record, where it was set: its env variable, or records.yaml/records.config. */
+function hostFileRecordError(configDir: string, env: NodeJS.ProcessEnv, problem: string): Diagnostic {
   const variable = recordEnvName(HOST_FILE_RECORD);
-  if (env[variable] !== undefined) return { file: ENV_FILE, line: 0, col: 0 };
+  if (env[variable] !== undefined) return { file: ENV_FILE, line: 0, col: 0, message: `${variable}: ${problem}`, severity: 'error' };
   const yamlFile = join(configDir, 'records.yaml');
   const file = existsSync(yamlFile) ? yamlFile : join(configDir, 'records.config');
   const read = readConfigFile(file, file);
-  if (!('text' in read)) return { file, line: 1, col: 1 };
-  const parsed = file === yamlFile ? parseRecordsYaml(read.text, file) : parseRecordsConfig(read.text, file);
-  const entry = parsed.value.get(HOST_FILE_RECORD);
-  return { file, line: entry?.line ?? 1, col: entry?.col ?? 1 };
+  const parsed = 'text' in read ? (file === yamlFile ? parseRecordsYaml(read.text, file) : parseRecordsConfig(read.text, file)) : null;
+  const entry = parsed?.value.get(HOST_FILE_RECORD);
+  return { file, line: entry?.line ?? 1, col: entry?.col ?? 1, message: `${HOST_FILE_RECORD}: ${problem}`, severity: 'error' };
 }
 
 export interface LoadedConfig {
@@ -105,8 +104,7 @@ export function loadConfig(configDir: string, env: NodeJS.ProcessEnv = process.e
     const shown = displayPath(dir, rec.hostFilePath);
     const read = readConfigFile(rec.hostFilePath, shown);
     if ('absent' in read) {
-      const message = `${HOST_FILE_RECORD}: the hosts file '${rec.hostFilePath}' does not exist`;
-      diagnostics.push({ ...hostFileRecordPosition(dir, env), message, severity: 'error' });
+      diagnostics.push(hostFileRecordError(dir, env, `the hosts file '${rec.hostFilePath}' does not exist`));
     } else if ('error' in read) {
       diagnostics.push(read.error);
     } else {

@@ -150,7 +150,7 @@ function parseUrl(text: string, regexHost: boolean): UrlParts | string {
   }
   if (!regexHost) {
     const h = normalizeHost(host);
-    const literal = host.startsWith('[') ? URL.canParse(`http://${host}/`) : HOST_RE.test(h);
+    const literal = host.startsWith('[') ? URL.canParse(`http://${host}/`) : HOST_RE.test(h) && URL.canParse(`http://${h}/`);
     if (!literal) return `invalid host '${host}' in '${text}'`;
     host = h;
   }
@@ -164,8 +164,12 @@ function captureCount(re: RegExp): number {
 /** Build the target for a matched rule; null if the result is not a valid URL. */
 function targetUrl(c: CompiledRule, captures: RegExpExecArray | null, rest: string): URL | null {
   const to = c.to;
-  const rawHost = captures === null ? to.host : to.host.replace(/\$(\d)/g, (_, d: string) => captures[Number(d)] ?? '');
-  const host = rawHost.includes(':') && !rawHost.startsWith('[') ? `[${rawHost}]` : rawHost;
+  let host = to.host.includes(':') ? `[${to.host}]` : to.host;
+  if (captures !== null) {
+    // Captures come from the request's Host: only host-name characters may reach the target.
+    host = to.host.replace(/\$(\d)/g, (_, d: string) => captures[Number(d)] ?? '');
+    if (!HOST_RE.test(host.toLowerCase())) return null;
+  }
   const port = to.port === null ? '' : `:${to.port}`;
   try {
     return new URL(`${to.scheme ?? 'http'}://${host}${port}/${to.path}${rest}`);

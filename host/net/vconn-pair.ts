@@ -8,9 +8,10 @@
  *   and 'drain' exactly as with a socket. At most about two high-water marks are buffered per
  *   direction.
  * - Half-close: `end()` on one end is 'end' on the other, which can still write back.
- * - Close: `destroy()` after `end()` is a clean close (the peer reads everything, then 'end'; its
- *   later writes fail with EPIPE). `destroy()` without `end()` is an abortive close: the peer is
- *   destroyed with an ECONNRESET error, as after a TCP RST.
+ * - Close, as TCP does it: `destroy()` is a FIN when this end has read everything sent to it
+ *   (the peer reads what it was sent, then 'end'; its later writes fail with EPIPE), and a RST
+ *   when bytes sent to this end are still unread (the peer is destroyed with ECONNRESET).
+ *   `resetAndDestroy()` always resets.
  *
  * Chunks are handed to the peer without copying: do not modify a Buffer after writing it.
  */
@@ -49,11 +50,14 @@ export class VConnEnd extends Duplex {
   #peer: VConnEnd | null = null;
   /** Our write waiting for the peer to read (its buffer was full). */
   #held: WriteCb | null = null;
-  /** We pushed EOF to the peer (our `end()` completed). */
+  /** We pushed EOF to the peer. */
   #eofSent = false;
-  /** The peer closed cleanly after its EOF: our writes have nowhere to go. */
+  /** The peer closed without a reset: our writes have nowhere to go. */
   #peerGone = false;
+  /** Destroy as a reset whatever is unread. */
+  #reset = false;
   #timer: NodeJS.Timeout | null = null;
+  #refed = true;
   #remote: VConnAddr | undefined;
   #local: VConnAddr | undefined;
   bytesRead = 0;
@@ -101,7 +105,7 @@ export class VConnEnd extends Duplex {
     this.#timer = null;
     if (ms > 0 && !this.destroyed) {
       this.#timer = setTimeout(() => this.emit('timeout'), ms);
-      this.#timer.unref();
+      if (!this.#refed) this.#timer.unref();
     }
     if (cb !== undefined) {
       if (ms > 0) this.once('timeout', cb);
@@ -115,11 +119,21 @@ export class VConnEnd extends Duplex {
   setKeepAlive(_enable?: boolean, _delay?: number): this {
     return this;
   }
+  /** As net.Socket: whether a pending `setTimeout` keeps the event loop alive (it does by default). */
   ref(): this {
+    this.#refed = true;
+    this.#timer?.ref();
     return this;
   }
   unref(): this {
+    this.#refed = false;
+    this.#timer?.unref();
     return this;
+  }
+  /** As net.Socket: close with a reset (the peer gets ECONNRESET). */
+  resetAndDestroy(): this {
+    this.#reset = true;
+    return this.destroy();
   }
   /** As net.Socket: end, then destroy once everything is written. */
   destroySoon(): void {
@@ -174,17 +188,21 @@ export class VConnEnd extends Duplex {
     const held = this.#held;
     this.#held = null;
     const p = this.#peer;
-    if (p !== null && !p.destroyed) p.#peerClosed(this.#eofSent);
+    if (p !== null && !p.destroyed) {
+      const unread = this.readableLength > 0 || p.#held !== null;
+      p.#peerClosed(this.#reset || unread, this.#eofSent);
+    }
     if (held !== null) held(err ?? sysError('EPIPE', 'write EPIPE: virtual connection destroyed'));
     cb(err);
   }
 
-  /** The peer was destroyed: after a clean EOF our reads finish normally, else we are reset. */
-  #peerClosed(clean: boolean): void {
-    if (!clean) {
-      this.destroy(sysError('ECONNRESET', 'read ECONNRESET: the peer of this virtual connection was destroyed'));
+  /** The peer was destroyed: a reset destroys us, else we read to EOF and our writes fail. */
+  #peerClosed(reset: boolean, eofSent: boolean): void {
+    if (reset) {
+      this.destroy(sysError('ECONNRESET', 'read ECONNRESET: the peer of this virtual connection was reset'));
       return;
     }
+    if (!eofSent) this.push(null);
     this.#peerGone = true;
     const held = this.#held;
     this.#held = null;

@@ -89,7 +89,7 @@ export function loadSniYaml(file: string, configDir: string): SniLoad {
 /** Parse sni.yaml text. `configDir` resolves relative `ip_allow: "@file"` paths. */
 export function parseSniYaml(text: string, file: string, configDir: string): SniLoad {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc });
   const diagnostics: PluginDiagnostic[] = [];
   const at = (offset: number, message: string, severity: 'error' | 'warning' = 'error'): void => {
     const { line, col } = lc.linePos(offset);
@@ -312,8 +312,8 @@ function stringList(pair: Pair, name: string, c: ItemCtx): string[] {
 
 function scalarText(pair: Pair, name: string, c: ItemCtx): string | null {
   if (isScalar(pair.value) && pair.value.value !== null && typeof pair.value.value !== 'object') return String(pair.value.value);
-  if (isScalar(pair.value) && pair.value.value === null && name.endsWith('.fqdn')) return '';
-  c.at(pair.value ? start(pair.value as Node) : keyStart(pair), `${name}: must be a string`);
+  const hint = name.endsWith('.fqdn') ? " (use '' for connections without SNI)" : '';
+  c.at(pair.value ? start(pair.value as Node) : keyStart(pair), `${name}: must be a string${hint}`);
   return null;
 }
 

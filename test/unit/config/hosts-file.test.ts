@@ -7,7 +7,7 @@ function shown(ds: readonly Diagnostic[]): string[] {
   return ds.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`);
 }
 
-test('hosts file: addresses in file order, case-insensitive names, trailing dot ignored', () => {
+test('hosts file: addresses in file order, case-insensitive names, trailing dot ignored', { timeout: 10_000 }, () => {
   const text = [
     '# static names',
     '127.0.0.1   localhost  peer.ats',
@@ -29,7 +29,7 @@ test('hosts file: addresses in file order, case-insensitive names, trailing dot 
   assert.deepEqual(value.lookup('#'), []);
 });
 
-test('hosts file: invalid address or name at file:line:col; the rest still loads', () => {
+test('hosts file: invalid address or name at file:line:col; the rest still loads', { timeout: 10_000 }, () => {
   const text = ['1.2.3.4 good', '  999.1.1.1 bad', 'example.com 1.2.3.4', '5.6.7.8 ok b@d ..', '9.9.9.9', '10.0.0.1 after'].join('\n');
   const { value, diagnostics } = parseHostsFile(text, '/etc/hosts');
   assert.deepEqual(shown(diagnostics), [
@@ -45,7 +45,7 @@ test('hosts file: invalid address or name at file:line:col; the rest still loads
   assert.deepEqual(value.lookup('bad'), []);
 });
 
-test('hosts file: empty input', () => {
+test('hosts file: empty input', { timeout: 10_000 }, () => {
   const { value, diagnostics } = parseHostsFile('', 'hosts');
   assert.deepEqual(diagnostics, []);
   assert.deepEqual(value.lookup('localhost'), []);

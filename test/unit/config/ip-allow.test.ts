@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { diags } from '../../../host/diags.js';
 import { defaultIpAllow, parseIpAllowYaml } from '../../../host/config/ip-allow.js';
 import type { Diagnostic } from '../../../host/config/types.js';
 
@@ -39,7 +40,7 @@ ip_allow:
     methods: [CONNECT]
 `;
 
-test('ip_allow.yaml: in rules, first match wins, methods', () => {
+test('ip_allow.yaml: in rules, first match wins, methods', { timeout: 10_000 }, () => {
   const { value: acl, diagnostics } = parseIpAllowYaml(EXAMPLE, 'ip_allow.yaml');
   assert.deepEqual(diagnostics, []);
   assert.equal(acl.fromFile, true);
@@ -66,7 +67,7 @@ test('ip_allow.yaml: in rules, first match wins, methods', () => {
   assert.deepEqual(acl.acceptIn('not an ip'), { allow: false, by: 'default' });
 });
 
-test('ip_allow.yaml: out rules; no match allows except link-local', () => {
+test('ip_allow.yaml: out rules; no match allows except link-local', { timeout: 10_000 }, () => {
   const { value: acl } = parseIpAllowYaml(EXAMPLE, 'ip_allow.yaml');
   assert.deepEqual(acl.checkOut('127.0.0.1', 'CONNECT'), { allow: true, by: 'ip_allow.yaml:23' });
   assert.deepEqual(acl.checkOut('10.1.2.3', 'GET'), { allow: false, by: 'ip_allow.yaml:23' });
@@ -82,7 +83,7 @@ test('ip_allow.yaml: out rules; no match allows except link-local', () => {
   assert.deepEqual(allowMeta.value.checkOut('169.254.169.254', 'CONNECT'), { allow: true, by: 'f:2' });
 });
 
-test('defaultIpAllow: loopback in, everyone else refused; outbound all but link-local', () => {
+test('defaultIpAllow: loopback in, everyone else refused; outbound all but link-local', { timeout: 10_000 }, () => {
   const acl = defaultIpAllow();
   assert.equal(acl.fromFile, false);
   for (const ip of ['127.0.0.1', '127.255.0.9', '::1', '::ffff:127.0.0.1']) {
@@ -101,7 +102,7 @@ test('defaultIpAllow: loopback in, everyone else refused; outbound all but link-
   }
 });
 
-test('ip_allow.yaml: every problem reported at file:line:col, naming the key', () => {
+test('ip_allow.yaml: every problem reported at file:line:col, naming the key', { timeout: 10_000 }, () => {
   const text = `ip_allow:
   - apply: sideways
     ip_addrs: [10.0.0.0/33, 1.2.3.4, nope]
@@ -135,7 +136,7 @@ test('ip_allow.yaml: every problem reported at file:line:col, naming the key', (
   ]);
 });
 
-test('ip_allow.yaml: structure errors and edge input', () => {
+test('ip_allow.yaml: structure errors and edge input', { timeout: 10_000 }, () => {
   assert.deepEqual(shown(parseIpAllowYaml('ip_allow:\n  - apply: in\n    ip_addrs: [1.2.3.4\n', 'f').diagnostics), [
     'f:4:1: error: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
   ]);
@@ -153,4 +154,17 @@ test('ip_allow.yaml: structure errors and edge input', () => {
   assert.deepEqual(one.diagnostics, []);
   assert.equal(one.value.checkIn('2001:db8::1', 'PATCH').allow, true);
   assert.equal(one.value.acceptIn('1.2.3.4').allow, false, '::/0 does not cover IPv4');
+});
+
+test('ip_allow decisions are logged under the ip_allow debug tag', { timeout: 10_000 }, (t) => {
+  const lines: string[] = [];
+  const previous = diags.setSink((line) => lines.push(line));
+  diags.configure(true, 'ip_allow');
+  t.after(() => {
+    diags.setSink(previous);
+    diags.configure(false, '');
+  });
+  defaultIpAllow().checkOut('169.254.169.254', 'CONNECT');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0] ?? '', /DEBUG: \(ip_allow\) out 169\.254\.169\.254 CONNECT: deny by default$/);
 });

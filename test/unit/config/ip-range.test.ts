@@ -25,7 +25,7 @@ function contains(rangeText: string, ip: string): boolean {
   return rangeContains(must(rangeText), a);
 }
 
-test('parseIp: literals, brackets, mapped IPv6 folds to IPv4', () => {
+test('parseIp: literals, brackets, mapped IPv6 folds to IPv4', { timeout: 10_000 }, () => {
   assert.deepEqual(parseIp('10.1.2.3'), { family: 4, value: 0x0a010203n });
   assert.deepEqual(parseIp('::1'), { family: 6, value: 1n });
   assert.deepEqual(parseIp('[::1]'), { family: 6, value: 1n });
@@ -39,7 +39,7 @@ test('parseIp: literals, brackets, mapped IPv6 folds to IPv4', () => {
   }
 });
 
-test('parseIpRange: CIDR, truncated IPv4 CIDR, a-b ranges', () => {
+test('parseIpRange: CIDR, truncated IPv4 CIDR, a-b ranges', { timeout: 10_000 }, () => {
   assert.deepEqual(must('10.0.0.0/8'), { family: 4, lo: 0x0a000000n, hi: 0x0affffffn });
   assert.deepEqual(must('10.9.9.9/8'), must('10.0.0.0/8'), 'host bits ignored');
   assert.deepEqual(must('0/0'), { family: 4, lo: 0n, hi: 0xffffffffn });
@@ -75,7 +75,7 @@ const V4 = fc.bigInt({ min: 0n, max: (1n << 32n) - 1n });
 const V6 = fc.bigInt({ min: 0n, max: (1n << 128n) - 1n });
 const isMapped = (n: bigint): boolean => n >> 32n === 0xffffn;
 
-test('property: an IPv4 address inside a CIDR matches, one with a prefix bit flipped does not', () => {
+test('property: an IPv4 address inside a CIDR matches, one with a prefix bit flipped does not', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(V4, V4, fc.integer({ min: 0, max: 32 }), fc.nat(), (net, host, len, flip) => {
       const hostBits = BigInt(32 - len);
@@ -92,7 +92,7 @@ test('property: an IPv4 address inside a CIDR matches, one with a prefix bit fli
   );
 });
 
-test('property: an IPv6 address inside a CIDR matches, one with a prefix bit flipped does not', () => {
+test('property: an IPv6 address inside a CIDR matches, one with a prefix bit flipped does not', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(V6, V6, fc.integer({ min: 0, max: 128 }), fc.nat(), (net, host, len, flip) => {
       const hostBits = BigInt(128 - len);
@@ -112,7 +112,7 @@ test('property: an IPv6 address inside a CIDR matches, one with a prefix bit fli
   );
 });
 
-test('property: a-b ranges contain exactly their endpoints and what lies between', () => {
+test('property: a-b ranges contain exactly their endpoints and what lies between', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(V4, V4, V4, (a, b, x) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
@@ -132,7 +132,7 @@ test('property: a-b ranges contain exactly their endpoints and what lies between
   );
 });
 
-test('property: parseIpRange never throws on random text', () => {
+test('property: parseIpRange never throws on random text', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (s) => {
       const r = parseIpRange(s);

@@ -13,7 +13,7 @@ function where(ds: readonly Diagnostic[]): string[] {
   return ds.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity}`);
 }
 
-test('plugin.config: lines, comments, quotes and $record expansion', () => {
+test('plugin.config: lines, comments, quotes and $record expansion', { timeout: 10_000 }, () => {
   const text = [
     '# a comment',
     '',
@@ -34,7 +34,7 @@ test('plugin.config: lines, comments, quotes and $record expansion', () => {
   ]);
 });
 
-test('plugin.config: every bad line is reported at file:line:col, good lines still parse', () => {
+test('plugin.config: every bad line is reported at file:line:col, good lines still parse', { timeout: 10_000 }, () => {
   const long = `p.so ${'a'.repeat(MAX_PLUGIN_LINE)}`;
   const many = ['p.so', ...Array.from({ length: MAX_PLUGIN_ARGS }, (_, i) => `a${i}`)].join(' ');
   const text = ['ok.so 1', '  bad.so "unterminated', 'r.so $no.such.record x', long, many, 'ok2.so'].join('\n');
@@ -55,7 +55,7 @@ test('plugin.config: every bad line is reported at file:line:col, good lines sti
   );
 });
 
-test('plugin.config: limits are inclusive', () => {
+test('plugin.config: limits are inclusive', { timeout: 10_000 }, () => {
   const exact = `p.so ${'a'.repeat(MAX_PLUGIN_LINE - 5)}`;
   assert.equal(exact.length, MAX_PLUGIN_LINE);
   const most = ['p.so', ...Array.from({ length: MAX_PLUGIN_ARGS - 1 }, (_, i) => `a${i}`)].join(' ');
@@ -64,7 +64,7 @@ test('plugin.config: limits are inclusive', () => {
   assert.equal(value[1]?.args.length, MAX_PLUGIN_ARGS - 1);
 });
 
-test('tokenizePluginLine: edge cases', () => {
+test('tokenizePluginLine: edge cases', { timeout: 10_000 }, () => {
   assert.deepEqual(tokenizePluginLine(''), { tokens: [] });
   assert.deepEqual(tokenizePluginLine('#x y'), { tokens: [] });
   assert.deepEqual(tokenizePluginLine(' a"b c'), {
@@ -90,7 +90,7 @@ const BARE = fc
   .tuple(fc.stringMatching(/^[^\s"#]$/), fc.stringMatching(/^[^\s#]*$/))
   .map(([first, rest]) => first + rest);
 
-test('tokenizePluginLine: bare tokens joined by whitespace re-tokenize to themselves', () => {
+test('tokenizePluginLine: bare tokens joined by whitespace re-tokenize to themselves', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(SPACE, BARE), { maxLength: 20 }), SPACE, (parts, tail) => {
       let line = '';
@@ -111,7 +111,7 @@ test('tokenizePluginLine: bare tokens joined by whitespace re-tokenize to themse
   );
 });
 
-test('tokenizePluginLine: quoting any text without `"` gives it back', () => {
+test('tokenizePluginLine: quoting any text without `"` gives it back', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(fc.array(fc.string({ unit: 'binary' }).map((s) => s.replace(/["\n]/g, '')), { maxLength: 8 }), (texts) => {
       const line = texts.map((t) => `"${t}"`).join(' ');
@@ -125,7 +125,7 @@ test('tokenizePluginLine: quoting any text without `"` gives it back', () => {
   );
 });
 
-test('tokenizePluginLine: random input never throws and positions are in range', () => {
+test('tokenizePluginLine: random input never throws and positions are in range', { timeout: 10_000 }, () => {
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (line) => {
       const r = tokenizePluginLine(line);

@@ -36,7 +36,7 @@ test('no records file: every default, no diagnostics', T, (t) => {
     serverKeyDir: dir,
     clientCaForInbound: null,
     certificationLevel: 0,
-    verifyServerPolicy: 'PERMISSIVE',
+    verifyServerPolicy: 'ENFORCED',
     verifyServerProperties: 'ALL',
     clientCa: null,
     clientCert: null,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { diags } from '../../../host/diags.js';
 import { parseRemapConfig } from '../../../host/config/remap.js';
 import type { Diagnostic, RemapRequest, RemapTable } from '../../../host/config/types.js';
 
@@ -34,7 +35,7 @@ function configDir(t: TestContext, files: Record<string, string>): string {
   return dir;
 }
 
-test('remap: map, path prefix and the rest of the path appended', () => {
+test('remap: map, path prefix and the rest of the path appended', { timeout: 10_000 }, () => {
   const t = table(
     [
       'map http://www.example.com/images/ http://origin.internal:8081/static/img/',
@@ -59,7 +60,7 @@ test('remap: map, path prefix and the rest of the path appended', () => {
   });
 });
 
-test('remap: CONNECT lookups (https, host, port, path /) match identity rules', () => {
+test('remap: CONNECT lookups (https, host, port, path /) match identity rules', { timeout: 10_000 }, () => {
   const t = table('map https://peer.ats:4443 https://peer.ats:4443\nmap https://[::1]:4443/ https://[::1]:4443/');
   const connect = { scheme: 'https', path: '/', method: 'CONNECT' } as const;
   assert.equal(look(t, { ...connect, host: 'peer.ats', port: 4443 }), 'https://peer.ats:4443/ @1');
@@ -71,7 +72,7 @@ test('remap: CONNECT lookups (https, host, port, path /) match identity rules', 
   assert.deepEqual([r.target.hostname, r.target.port, r.target.protocol], ['peer.ats', '4443', 'https:']);
 });
 
-test('remap precedence: *_with_recv_port, then map/regex_map, then redirects; reverse_map never matches', () => {
+test('remap precedence: *_with_recv_port, then map/regex_map, then redirects; reverse_map never matches', { timeout: 10_000 }, () => {
   const t = table(
     [
       'redirect http://a.com/ https://a.com/',
@@ -90,7 +91,7 @@ test('remap precedence: *_with_recv_port, then map/regex_map, then redirects; re
   assert.equal(r.rules[1]?.kind, 'reverse_map');
 });
 
-test('remap precedence: host rules before host-less, else file order (not longest prefix)', () => {
+test('remap precedence: host rules before host-less, else file order (not longest prefix)', { timeout: 10_000 }, () => {
   const t = table(
     [
       'map / http://fallback/',
@@ -109,7 +110,7 @@ test('remap precedence: host rules before host-less, else file order (not longes
   assert.equal(look(h, { host: 'a.com', path: '/nope' }), null);
 });
 
-test('remap: regex_map is anchored, case-insensitive, with $0-$9 in the target host', () => {
+test('remap: regex_map is anchored, case-insensitive, with $0-$9 in the target host', { timeout: 10_000 }, () => {
   const t = table(
     [
       'regex_map http://(.*)[.]service[.]com/ http://$1.internal:8080/',
@@ -123,9 +124,11 @@ test('remap: regex_map is anchored, case-insensitive, with $0-$9 in the target h
   assert.equal(look(t, { host: 'db-12.pool', scheme: 'https', port: 443 }), 'https://12-db.backend/ @2');
   assert.equal(look(t, { host: 'a.recv', port: 80, recvPort: 9000 }), 'http://a.recv/ @3');
   assert.equal(look(t, { host: 'a.recv', port: 9000, recvPort: 8080 }), null, 'with_recv_port compares the receiving port');
+  assert.equal(look(t, { host: 'x@evil.com.service.com' }), null, 'captures must be host-name characters');
+  assert.equal(look(t, { host: 'evil.com/x.service.com' }), null);
 });
 
-test('remap: options, filters, continuation and comments', () => {
+test('remap: options, filters, continuation and comments', { timeout: 10_000 }, () => {
   const text = [
     'map http://a.com/ http://b.com/ @plugin=header_rewrite.so @pparam=rules.conf @plugin=x.so',
     '.definefilter deny_all @action=deny @src_ip=0.0.0.0-255.255.255.255',
@@ -152,7 +155,7 @@ test('remap: options, filters, continuation and comments', () => {
   ]);
 });
 
-test('remap: every error at file:line:col; good rules still load', () => {
+test('remap: every error at file:line:col; good rules still load', { timeout: 10_000 }, () => {
   const text = [
     'map http://ok.com/ http://ok2.com/',
     'mapp http://a/ http://b/',
@@ -174,6 +177,7 @@ test('remap: every error at file:line:col; good rules still load', () => {
     '.include',
     'map_with_recv_port /x http://b/',
     'map http://a.com/ http://$1.b/',
+    'map http://999.1.1.1/ http://b/',
   ].join('\n');
   const { value, diagnostics } = parseRemapConfig(text, 'remap.config', '/nonexistent');
   assert.deepEqual(shown(diagnostics), [
@@ -197,6 +201,7 @@ test('remap: every error at file:line:col; good rules still load', () => {
     "remap.config:18:1: error: '.include' needs at least one file name",
     "remap.config:19:20: error: 'map_with_recv_port' needs scheme://host:port (the receiving port)",
     "remap.config:20:19: error: invalid host '$1.b' in 'http://$1.b/'",
+    "remap.config:21:5: error: invalid host '999.1.1.1' in 'http://999.1.1.1/'",
   ]);
   assert.deepEqual(
     value.rules.map((r) => r.line),
@@ -204,7 +209,7 @@ test('remap: every error at file:line:col; good rules still load', () => {
   );
 });
 
-test('remap: ws/wss rules warn and never match', () => {
+test('remap: ws/wss rules warn and never match', { timeout: 10_000 }, () => {
   const { value, diagnostics } = parseRemapConfig('map ws://a.com/ ws://b.com/', 'remap.config', '/nonexistent');
   assert.deepEqual(shown(diagnostics), [
     "remap.config:1:5: warning: 'ws' rules match WebSocket upgrades, which tsproxy does not remap: this rule never matches",
@@ -212,7 +217,7 @@ test('remap: ws/wss rules warn and never match', () => {
   assert.equal(look(value, { host: 'a.com' }), null);
 });
 
-test('remap: .include files and directories relative to the config dir, in place', (t) => {
+test('remap: .include files and directories relative to the config dir, in place', { timeout: 10_000 }, (t) => {
   const main = 'map http://first.com/ http://1/\n.include sub/more.config  extra.d\nmap http://last.com/ http://3/\n';
   const dir = configDir(t, {
     'sub/more.config': '# included\nmap http://more.com/ http://2/\nbogus here\n',
@@ -229,7 +234,7 @@ test('remap: .include files and directories relative to the config dir, in place
   assert.equal(look(value, { host: 'b.com' }), 'http://a-wins/ @2');
 });
 
-test('remap: .include cycles, missing files and depth are errors at the .include', (t) => {
+test('remap: .include cycles, missing files and depth are errors at the .include', { timeout: 10_000 }, (t) => {
   const dir = configDir(t, {
     'a.config': 'map http://a.com/ http://a/\n.include b.config\n',
     'b.config': '\n.include a.config\n',
@@ -252,8 +257,24 @@ test('remap: .include cycles, missing files and depth are errors at the .include
   assert.match(shown(r.diagnostics)[0] ?? '', /^c15\.config:1:10: error: '\.include' nested more than 16 deep$/);
 });
 
-test('remap: empty and comment-only input', () => {
+test('remap: empty and comment-only input', { timeout: 10_000 }, () => {
   const t = table('\n# nothing\n   \n');
   assert.deepEqual(t.rules, []);
   assert.equal(look(t, { host: 'a.com' }), null);
+});
+
+test('remap lookups are logged under the url_rewrite debug tag', { timeout: 10_000 }, (t) => {
+  const lines: string[] = [];
+  const previous = diags.setSink((line) => lines.push(line));
+  diags.configure(true, 'url_rewrite');
+  t.after(() => {
+    diags.setSink(previous);
+    diags.configure(false, '');
+  });
+  const tbl = table('map http://a.com/ http://b.com/');
+  look(tbl, { host: 'a.com', path: '/x' });
+  look(tbl, { host: 'z.com', path: '/x' });
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? '', /\(url_rewrite\) GET http:\/\/a\.com:80\/x matched remap\.config:1$/);
+  assert.match(lines[1] ?? '', /\(url_rewrite\) GET http:\/\/z\.com:80\/x: no remap rule$/);
 });

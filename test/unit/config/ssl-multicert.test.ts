@@ -10,7 +10,7 @@ function shown(ds: readonly Diagnostic[]): string[] {
   return ds.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`);
 }
 
-test('ssl_multicert.config: entries, defaults, quoting and path resolution', () => {
+test('ssl_multicert.config: entries, defaults, quoting and path resolution', { timeout: 10_000 }, () => {
   const text = [
     '# server certificates',
     'dest_ip=* ssl_cert_name=server.pem ssl_key_name=server.key',
@@ -32,7 +32,7 @@ test('ssl_multicert.config: entries, defaults, quoting and path resolution', () 
   ]);
 });
 
-test('ssl_multicert.config: keys tsproxy does not use are warnings; comma lists use the first', () => {
+test('ssl_multicert.config: keys tsproxy does not use are warnings; comma lists use the first', { timeout: 10_000 }, () => {
   const text = [
     'ssl_cert_name=rsa.pem,ecdsa.pem ssl_key_name=rsa.key,ecdsa.key ssl_ca_name=ca.pem ssl_ticket_enabled=0',
     'dest_ip=10.0.0.1 action=tunnel',
@@ -49,7 +49,7 @@ test('ssl_multicert.config: keys tsproxy does not use are warnings; comma lists 
   assert.deepEqual(value, [{ destIp: '*', certFile: `${CERTS}/rsa.pem`, keyFile: `${KEYS}/rsa.key`, file: 'ssl_multicert.config', line: 1 }]);
 });
 
-test('ssl_multicert.config: every error at file:line:col; good lines still load', () => {
+test('ssl_multicert.config: every error at file:line:col; good lines still load', { timeout: 10_000 }, () => {
   const text = [
     'ssl_cert_name=ok.pem',
     'dest_ip=1.2.3.4',

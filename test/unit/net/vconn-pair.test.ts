@@ -25,11 +25,12 @@ test('addresses: each side defaults to the opposite side of the peer', { timeout
   assert.equal(a.localAddress, '192.0.2.7');
   assert.equal(a.remoteAddress, '127.0.0.1');
   assert.deepEqual(b.address(), LOCAL);
+  const closed = Promise.all([once(a, 'close'), once(b, 'close')]);
   a.end();
   b.end();
   a.resume();
   b.resume();
-  await Promise.all([once(a, 'close'), once(b, 'close')]);
+  await closed;
 });
 
 test('http.Server fed one end, http.request over the other', { timeout: 5000 }, async (t) => {
@@ -44,6 +45,7 @@ test('http.Server fed one end, http.request over the other', { timeout: 5000 }, 
   });
   t.after(() => server.close());
   const [client, serverEnd] = createVConnPair({ b: { remote: CLIENT, local: LOCAL } });
+  const serverClosed = once(serverEnd, 'close');
   server.emit('connection', serverEnd);
   const req = http.request({ method: 'POST', path: '/x?y=1', host: 'example.test', createConnection: () => client });
   req.end('hello');
@@ -52,7 +54,7 @@ test('http.Server fed one end, http.request over the other', { timeout: 5000 }, 
   assert.equal(res.headers['x-client'], '192.0.2.7:40000');
   const body = await collect(res as unknown as Duplex);
   assert.equal(body.toString(), 'echo POST /x?y=1 hello');
-  await once(serverEnd, 'close');
+  await serverClosed;
   assert.ok(client.destroyed);
 });
 
@@ -76,6 +78,7 @@ test('CONNECT round trip: server connect event, client connect event, bytes both
   });
   t.after(() => server.close());
   const [client, serverEnd] = createVConnPair();
+  const serverClosed = once(serverEnd, 'close');
   server.emit('connection', serverEnd);
   const req = http.request({ method: 'CONNECT', path: 'origin.test:443', createConnection: () => client });
   req.end();
@@ -86,9 +89,10 @@ test('CONNECT round trip: server connect event, client connect event, bytes both
   sock.write('ping');
   const [chunk] = (await once(sock, 'data')) as [Buffer];
   assert.equal(chunk.toString(), 'ping');
+  const ended = once(sock, 'end');
   sock.end();
-  await once(sock, 'end');
-  await once(serverEnd, 'close');
+  await ended;
+  await serverClosed;
 });
 
 test('back-pressure: a writer to a non-reading peer is held near two high-water marks', { timeout: 30_000 }, async () => {
@@ -139,6 +143,7 @@ test('back-pressure: a writer to a non-reading peer is held near two high-water 
 
 test('half-close: end() on one side is end on the other, which still writes back', { timeout: 5000 }, async () => {
   const [a, b] = createVConnPair();
+  const closed = Promise.all([once(a, 'close'), once(b, 'close')]);
   const fromA = collect(b);
   a.write('request');
   a.end();
@@ -148,32 +153,54 @@ test('half-close: end() on one side is end on the other, which still writes back
   b.write('response part 1, ');
   b.end('part 2');
   assert.equal((await fromB).toString(), 'response part 1, part 2');
-  await Promise.all([once(a, 'close'), once(b, 'close')]);
+  await closed;
 });
 
-test('destroy without end resets the peer with ECONNRESET', { timeout: 5000 }, async () => {
+test('destroy with unread bytes resets the peer with ECONNRESET', { timeout: 5000 }, async () => {
   const [a, b] = createVConnPair();
-  b.resume();
   const err = once(b, 'error');
-  a.write('x');
+  const closed = once(b, 'close');
+  b.write('never read by a');
   a.destroy();
   const [e] = (await err) as [NodeJS.ErrnoException];
   assert.equal(e.code, 'ECONNRESET');
-  await once(b, 'close');
+  await closed;
   assert.ok(b.destroyed);
 });
 
-test('destroy after end is a clean close: the peer reads everything, then its writes fail with EPIPE', { timeout: 5000 }, async () => {
+test('resetAndDestroy resets the peer even with nothing unread', { timeout: 5000 }, async () => {
   const [a, b] = createVConnPair();
-  a.end('last words');
-  await once(a, 'finish');
-  a.destroy();
-  const got = await collect(b);
-  assert.equal(got.toString(), 'last words');
   const err = once(b, 'error');
-  b.write('anyone?');
+  a.resetAndDestroy();
   const [e] = (await err) as [NodeJS.ErrnoException];
-  assert.equal(e.code, 'EPIPE');
+  assert.equal(e.code, 'ECONNRESET');
+});
+
+test('destroy with nothing unread is a FIN: the peer reads what was sent, then end; its writes fail with EPIPE', { timeout: 5000 }, async () => {
+  for (const endFirst of [true, false]) {
+    const [a, b] = createVConnPair();
+    if (endFirst) {
+      a.end('last words');
+      await once(a, 'finish');
+    } else a.write('last words');
+    a.destroy();
+    const got = await collect(b);
+    assert.equal(got.toString(), 'last words');
+    const err = once(b, 'error');
+    b.write('anyone?');
+    const [e] = (await err) as [NodeJS.ErrnoException];
+    assert.equal(e.code, 'EPIPE');
+  }
+});
+
+test('http.Server error reply then destroy still reaches the client', { timeout: 5000 }, async (t) => {
+  const server = http.createServer(() => assert.fail('no request expected'));
+  t.after(() => server.close());
+  const [client, serverEnd] = createVConnPair();
+  server.emit('connection', serverEnd);
+  const reply = collect(client);
+  client.write('GET / HTTP/1.1\r\nHost : bad\r\n\r\n');
+  assert.match((await reply).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n/);
 });
 
 test('a writer waiting for a full peer is released with EPIPE when the peer closes cleanly', { timeout: 5000 }, async () => {
