@@ -33,7 +33,7 @@ export const USAGE = `npm run bench -- [flags]
   --conc N            concurrent client loops (default 50)
   --secs S            duration of each concurrent run (default 3)
   --tunnels N         idle tunnels per memory run (default 1000)
-  --quick             smoke run: 16MiB, n 100, conc 10, 1 s, 100 tunnels (flags given still win)
+  --quick             smoke run: 32MiB, n 100, conc 10, 1 s, 100 tunnels (flags given still win)
   --install-peers     apt-get install -y the peers first (stunnel4 haproxy squid tinyproxy nginx-light
                       libnginx-mod-stream trafficserver)
   --ats-tls-bridge P  path of a built tls_bridge.so for the ATS bridge peer
@@ -42,7 +42,7 @@ export const USAGE = `npm run bench -- [flags]
   --node-baseline     also run minimal Node relays (bench/baseline) as a reference peer
   --out DIR           results directory (default bench/results in the repo)`;
 
-const QUICK = { bytes: 16 * 1024 * 1024, n: 100, conc: 10, secs: 1, tunnels: 100 };
+const QUICK = { bytes: 32 * 1024 * 1024, n: 100, conc: 10, secs: 1, tunnels: 100 };
 const FULL = { bytes: 1024 * 1024 * 1024, n: 1000, conc: 50, secs: 3, tunnels: 1000 };
 
 const UNITS: Readonly<Record<string, number>> = {

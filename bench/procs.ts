@@ -8,6 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { processTree } from './procfs.js';
 
 const TAIL_LINES = 30;
 const STOP_GRACE_MS = 2000;
@@ -70,10 +71,10 @@ export class Proc {
     return this.#tail.slice(-lines).join('\n');
   }
 
-  /** Why it is not running (exit code or signal plus output), for messages. */
+  /** Why it is not running (exit code or signal plus its last output lines), on one line. */
   describeExit(): string {
-    const t = this.tail(6);
-    return `${this.name} exited (${String(this.#exit)})${t === '' ? '' : `:\n${t}`}`;
+    const t = this.tail(4).replaceAll('\n', ' | ');
+    return `${this.name} exited (${String(this.#exit)})${t === '' ? '' : `: ${t}`}`;
   }
 }
 
@@ -101,33 +102,44 @@ export class ProcRegistry {
     return p;
   }
 
-  /** SIGTERM the process group, then SIGKILL after a grace period. */
+  /**
+   * SIGTERM the process group, then SIGKILL after a grace period. Helpers left behind go too:
+   * the rest of the group, and descendants that moved to their own session (squid's pinger).
+   */
   async stop(p: Proc): Promise<void> {
     if (!p.running) return;
+    const tree = processTree(p.pid);
     signalGroup(p.pid, 'SIGTERM');
     const timer = setTimeout(() => signalGroup(p.pid, 'SIGKILL'), STOP_GRACE_MS);
     await p.exited;
     clearTimeout(timer);
-    // Helpers left in the group (a daemon's children) go too.
     signalGroup(p.pid, 'SIGKILL');
+    for (const pid of tree) signalPid(pid, 'SIGKILL');
   }
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.#procs].map((p) => this.stop(p)));
   }
 
-  /** Last resort on exit: SIGKILL every group still known. */
+  /** Last resort on exit: SIGKILL every process tree and group still known. */
   killAllSync(): void {
-    for (const p of this.#procs) signalGroup(p.pid, 'SIGKILL');
+    for (const p of this.#procs) {
+      for (const pid of processTree(p.pid)) signalPid(pid, 'SIGKILL');
+      signalGroup(p.pid, 'SIGKILL');
+    }
   }
 }
 
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
+function signalPid(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-pid, sig);
+    process.kill(pid, sig);
   } catch {
     // already gone
   }
+}
+
+function signalGroup(pgid: number, sig: NodeJS.Signals): void {
+  signalPid(-pgid, sig);
 }
 
 /** Resolve once host:port accepts a TCP connection; reject at the deadline or if `p` exits. */
@@ -144,7 +156,8 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
     });
     if (ok) return;
     if (Date.now() > deadline) {
-      throw new Error(`${p?.name ?? 'process'} did not listen on ${host}:${port} within ${timeoutMs} ms${p === null ? '' : `:\n${p.tail(6)}`}`);
+      const out = p === null ? '' : p.tail(4).replaceAll('\n', ' | ');
+      throw new Error(`${p?.name ?? 'process'} did not listen on ${host}:${port} within ${timeoutMs} ms${out === '' ? '' : `: ${out}`}`);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

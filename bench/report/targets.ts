@@ -50,7 +50,7 @@ const TARGETS: readonly TargetDef[] = [
 function median(sc: ScenarioResult, subject: string, metric: string): { value: number | null; why: string } {
   const s = sc.subjects.find((x) => x.name === subject);
   if (s === undefined) return { value: null, why: `${subject} not in this scenario` };
-  if (s.skipped !== null) return { value: null, why: `${subject} skipped: ${s.skipped.split('\n')[0] ?? ''}` };
+  if (s.skipped !== null) return { value: null, why: `${subject} skipped: ${s.skipped.split(/[;|]/)[0]?.trim() ?? ''}` };
   const v = s.summary[metric]?.median ?? Number.NaN;
   if (!Number.isFinite(v)) return { value: null, why: `${subject} has no ${metric} (${s.errors[0] ?? 'no successful run'})` };
   return { value: v, why: '' };

@@ -21,6 +21,7 @@ import { startSink, type SinkPorts } from './sink.js';
 
 const SETTLE_MS = 2000;
 const AFTER_CLOSE_MS = 1000;
+const RSS_POLL_MS = 250;
 /** The client closes its tunnels by itself after this long, whatever happens to the harness. */
 const HOLD_MAX_SECS = 180;
 const OPEN_TIMEOUT_MS = 120_000;
@@ -49,9 +50,21 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([p, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]).finally(() => clearTimeout(timer));
 }
 
+/** VmRSS once it stops moving after start-up: two readings RSS_POLL_MS apart within 0.5%, or at most 5 s. */
+async function settledRssKb(procs: readonly ProxyProc[]): Promise<number> {
+  const deadline = Date.now() + 5000;
+  let prev = rssNowKb(procs);
+  for (;;) {
+    await pause(RSS_POLL_MS);
+    const cur = rssNowKb(procs);
+    if (Math.abs(cur - prev) <= prev * 0.005 || Date.now() > deadline) return cur;
+    prev = cur;
+  }
+}
+
 async function holdIdle(ctx: BenchContext, route: Route, procs: readonly ProxyProc[]): Promise<Record<string, number>> {
   const n = ctx.opts.tunnels;
-  const freshKb = rssNowKb(procs);
+  const freshKb = await settledRssKb(procs);
   let onReady: (r: IdleReady) => void = () => undefined;
   const ready = new Promise<IdleReady>((r) => (onReady = r));
   const args = ['--route', JSON.stringify(route), '--n', String(n), '--conc', String(ctx.opts.conc), '--hold', String(HOLD_MAX_SECS)];

@@ -99,9 +99,8 @@ export function findTlsBridge(flag: string | null): string {
   for (const c of candidates) if (c !== null && c !== '' && existsSync(c)) return c;
   const given = candidates.slice(0, 2).filter((c): c is string => c !== null && c !== '');
   throw new SkipError(
-    `tls_bridge.so not found: ${ATS_MODULES}/ has no tls_bridge.so (Debian's trafficserver does not ship ` +
-      `this experimental plugin)${given.length > 0 ? ` and ${given.join(', ')} does not exist` : ''}; ` +
-      'give a built one with --ats-tls-bridge PATH or TSPROXY_BENCH_ATS_TLS_BRIDGE',
+    `no tls_bridge.so: ${ATS_MODULES}/ lacks it (Debian's trafficserver does not ship this plugin)` +
+      `${given.length > 0 ? `, nor is it at ${given.join(', ')}` : ''}; pass --ats-tls-bridge PATH or TSPROXY_BENCH_ATS_TLS_BRIDGE`,
   );
 }
 
@@ -164,6 +163,3 @@ export async function startAtsBridge(ctx: BenchContext, plugin: string): Promise
     }
   });
 }
-
-/** The ATS peer alone (for checking the harness's mutual-TLS CONNECT path without the plugin). */
-export { startAts as startAtsInstance };

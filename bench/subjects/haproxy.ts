@@ -10,6 +10,8 @@ import { launchListening } from './launch.js';
 import { orSkip, requireBinary, type Listening, type SniRoute } from './types.js';
 
 const START_TIMEOUT_MS = 10_000;
+/** HAProxy needs about 2 FDs per connection and refuses to start if it cannot raise its limit. */
+const MAX_MAXCONN = 9000;
 
 function global(maxconn: number): string {
   return (
@@ -33,7 +35,7 @@ async function start(ctx: BenchContext, name: string, port: number, cfg: string)
 export async function startHaproxySni(ctx: BenchContext, routes: readonly SniRoute[]): Promise<Listening> {
   const port = await freePort();
   let cfg =
-    global(20000) +
+    global(MAX_MAXCONN) +
     `frontend sni\n  bind 127.0.0.1:${port}\n  tcp-request inspect-delay 5s\n` +
     '  tcp-request content accept if { req.ssl_hello_type 1 }\n';
   routes.forEach((r, i) => {
@@ -50,7 +52,7 @@ export async function startHaproxySni(ctx: BenchContext, routes: readonly SniRou
 export async function startHaproxyTcp(ctx: BenchContext, target: number, maxconn: number): Promise<Listening> {
   const port = await freePort();
   const cfg =
-    global(maxconn * 2 + 100) +
+    global(Math.min(MAX_MAXCONN, maxconn * 2 + 100)) +
     `frontend plain\n  bind 127.0.0.1:${port}\n  default_backend be\n` +
     `backend be\n  server s 127.0.0.1:${target}\n`;
   return start(ctx, 'haproxy-tcp', port, cfg);

@@ -32,6 +32,7 @@ export async function startSquid(ctx: BenchContext): Promise<Listening> {
       'shutdown_lifetime 1 seconds',
       'max_filedescriptors 16384',
       'dns_nameservers 127.0.0.1',
+      'pinger_enable off',
       '',
     ].join('\n');
     const file = join(dir, 'squid.conf');

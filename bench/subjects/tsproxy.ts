@@ -69,7 +69,10 @@ export async function startTsproxy(ctx: BenchContext, name: string, files: (dir:
   ]);
   clearTimeout(timer);
   if (outcome === 'exit' || outcome === 'timeout') {
-    const why = outcome === 'exit' ? p.describeExit() : `no "NOTE: listening on" line within ${START_TIMEOUT_MS} ms:\n${p.tail(6)}`;
+    const why =
+      outcome === 'exit'
+        ? p.describeExit()
+        : `no "NOTE: listening on" line within ${START_TIMEOUT_MS} ms: ${p.tail(4).replaceAll('\n', ' | ')}`;
     await ctx.reg.stop(p);
     throw new SkipError(`tsproxy (${name}) failed to start: ${why}`);
   }

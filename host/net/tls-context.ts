@@ -215,7 +215,7 @@ export function buildServerContexts(entries: readonly SslCertEntry[], inboundCa:
       const fallback = byLocal(localAddress);
       return {
         ...(fallback === null ? {} : { secureContext: fallback }),
-        SNICallback: (servername, cb) => cb(null, byName(servername)),
+        SNICallback: (servername, cb) => cb(null, byName(servername) ?? fallback ?? undefined),
         requestCert,
         rejectUnauthorized,
       };

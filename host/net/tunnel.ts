@@ -8,10 +8,13 @@
  *   flowing; the tunnel closes when both directions have ended and flushed.
  * - Inactivity: one timer per tunnel ticks every idleTimeoutMs/4 and compares the byte counters;
  *   four quiet ticks in a row destroy both sides (reason 'timeout'). Nothing is allocated per chunk.
- * - An error or close on one side destroys the other at once; cleanup and `onClose` run once.
+ * - An error or close on one side destroys the other at once. Unless both directions finished,
+ *   both sides are reset (RST), so a peer never mistakes a failed tunnel for a finished one.
+ *   Cleanup and `onClose` run once.
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Tunnel, TunnelOptions, TunnelStats } from '../api/types.js';
 import { diags } from '../diags.js';
 
@@ -19,6 +22,23 @@ const dbg = diags.dbgCtl('http_tunnel');
 
 /** Quiet ticks that make an idle timeout; the timeout fires within idleTimeoutMs·(1 + 1/TICKS). */
 const TICKS = 4;
+
+/**
+ * Close abnormally: a TCP socket (or a virtual connection) is reset so the peer sees an error,
+ * not a clean EOF it could take for the end of the data. TLS sockets are destroyed.
+ */
+function reset(s: Duplex): void {
+  const r = (s as Duplex & { resetAndDestroy?: () => unknown }).resetAndDestroy;
+  if (s.destroyed || s instanceof tls.TLSSocket || typeof r !== 'function') {
+    s.destroy();
+    return;
+  }
+  try {
+    r.call(s);
+  } catch {
+    s.destroy(); // not a TCP handle (e.g. a pipe)
+  }
+}
 
 /**
  * Relay bytes between `a` and `b` until both directions end, one side fails, the tunnel is idle
@@ -43,8 +63,9 @@ export function createTunnel(a: Duplex, b: Duplex, opts: TunnelOptions = {}): Tu
     if (done) return;
     done = true;
     if (timer !== null) clearTimeout(timer);
-    a.destroy();
-    b.destroy();
+    const close = reason === 'done' ? (s: Duplex) => s.destroy() : reset;
+    close(a);
+    close(b);
     const stats: TunnelStats = error === undefined ? { aToB, bToA, reason } : { aToB, bToA, reason, error };
     if (dbg.on) dbg('tunnel closed: %s, %d bytes a→b, %d bytes b→a%s', reason, aToB, bToA, error ? `: ${error.message}` : '');
     if (opts.onClose !== undefined) {

@@ -51,12 +51,13 @@ class TableHolder {
   readonly #api: Api;
   readonly #dbg: DbgCtl;
 
-  constructor(api: Api, dbg: DbgCtl, table: SniTable) {
+  /** `stamp`: the file's stat taken before `table` was read (a change in between is not missed). */
+  constructor(api: Api, dbg: DbgCtl, table: SniTable, stamp: string) {
     this.#api = api;
     this.#dbg = dbg;
     this.#table = table;
     this.#configDir = api.configDir;
-    this.#stamp = stampOf(table.file);
+    this.#stamp = stamp;
   }
 
   /** The table for a new connection (checks the file at most once per RELOAD_CHECK_MS). */
@@ -157,6 +158,7 @@ function verify(ctx: PluginVerifyContext, args: readonly string[]): PluginDiagno
 function init(api: Api, args: readonly string[]): void {
   const { file, diagnostics: argProblems } = parseArgs(pluginLine(api.configDir), args);
   if (argProblems.length > 0) throw new PluginArgsError(argProblems);
+  const stamp = stampOf(file);
   const { table, diagnostics } = loadSniYaml(file, api.configDir);
   const errors = diagnostics.filter((d) => d.severity !== 'warning');
   if (errors.length > 0) throw new PluginArgsError(errors);
@@ -164,7 +166,7 @@ function init(api: Api, args: readonly string[]): void {
   const dbg = api.dbgCtl(PLUGIN_TAG);
   dbg('loaded %s: %d rules', file, table.rules.length);
   const stats: Stats = { tunnel: 0, forward: 0, partial_blind: 0, reject: 0, none: 0 };
-  api.vconnHookAdd(VConnHookId.SslClientHello, clientHelloHook(new TableHolder(api, dbg, table), dbg, stats));
+  api.vconnHookAdd(VConnHookId.SslClientHello, clientHelloHook(new TableHolder(api, dbg, table, stamp), dbg, stats));
 }
 
 const plugin: Plugin = {

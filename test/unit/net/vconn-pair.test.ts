@@ -58,16 +58,6 @@ test('http.Server fed one end, http.request over the other', { timeout: 5000 }, 
   assert.ok(client.destroyed);
 });
 
-test('http.Server answers a malformed request with 400 over a pair end', { timeout: 5000 }, async (t) => {
-  const server = http.createServer(() => assert.fail('no request expected'));
-  t.after(() => server.close());
-  const [client, serverEnd] = createVConnPair();
-  server.emit('connection', serverEnd);
-  const reply = collect(client);
-  client.write('GARBAGE\r\n\r\n');
-  assert.match((await reply).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n/);
-});
-
 test('CONNECT round trip: server connect event, client connect event, bytes both ways', { timeout: 5000 }, async (t) => {
   const server = http.createServer();
   server.on('connect', (req: http.IncomingMessage, sock: Duplex, head: Buffer) => {
@@ -159,7 +149,7 @@ test('half-close: end() on one side is end on the other, which still writes back
 test('destroy with unread bytes resets the peer with ECONNRESET', { timeout: 5000 }, async () => {
   const [a, b] = createVConnPair();
   const err = once(b, 'error');
-  const closed = once(b, 'close');
+  const closed = new Promise((resolve) => b.once('close', resolve));
   b.write('never read by a');
   a.destroy();
   const [e] = (await err) as [NodeJS.ErrnoException];
@@ -203,7 +193,7 @@ test('http.Server error reply then destroy still reaches the client', { timeout:
   assert.match((await reply).toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n/);
 });
 
-test('a writer waiting for a full peer is released with EPIPE when the peer closes cleanly', { timeout: 5000 }, async () => {
+test('a writer blocked on a full peer is reset when the peer closes without reading', { timeout: 5000 }, async () => {
   const [a, b] = createVConnPair({ highWaterMark: 1024 });
   b.end();
   await once(b, 'finish');
@@ -212,7 +202,7 @@ test('a writer waiting for a full peer is released with EPIPE when the peer clos
   const err = once(a, 'error');
   b.destroy();
   const [e] = (await err) as [NodeJS.ErrnoException];
-  assert.equal(e.code, 'EPIPE');
+  assert.equal(e.code, 'ECONNRESET');
 });
 
 test('setTimeout emits timeout after inactivity, and activity postpones it', { timeout: 5000 }, async () => {
