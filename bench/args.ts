@@ -1,7 +1,7 @@
 /** Command-line flags of `npm run bench -- ...`. */
 import { parseArgs } from 'node:util';
 
-export const SCENARIO_IDS = ['bridge-bulk', 'bridge-setup', 'connect', 'sni', 'idle'] as const;
+const SCENARIO_IDS = ['bridge-bulk', 'bridge-setup', 'connect', 'sni', 'idle'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export interface BenchOptions {
@@ -51,7 +51,7 @@ const UNITS: Readonly<Record<string, number>> = {
 };
 
 /** `1GiB`, `256MiB`, `10MB`, `5e8`, `1048576` -> bytes. */
-export function parseSize(text: string): number {
+function parseSize(text: string): number {
   const m = /^\s*([\d.]+(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
   const v = Number(m?.[1]);

@@ -19,7 +19,7 @@ export interface ProcDelta {
 }
 
 /** CPU seconds per role right now. */
-export function cpuNow(procs: readonly ProxyProc[]): Map<string, number> {
+function cpuNow(procs: readonly ProxyProc[]): Map<string, number> {
   return new Map(procs.map((p) => [p.role, treeCpuSeconds(p.pid)]));
 }
 

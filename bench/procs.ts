@@ -31,12 +31,11 @@ export class Proc {
   readonly exited: Promise<number | string>;
   #tail: string[] = [];
   #exit: number | string | null = null;
+  readonly #lineListeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
 
   constructor(name: string, child: ChildProcess, log: WriteStream, onLine: SpawnOptions['onLine']) {
     this.name = name;
     this.child = child;
-    if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
-    this.pid = child.pid;
     const watch = (stream: NodeJS.ReadableStream | null, which: 'stdout' | 'stderr'): void => {
       if (stream === null) return;
       createInterface({ input: stream }).on('line', (line) => {
@@ -44,6 +43,7 @@ export class Proc {
         this.#tail.push(line);
         if (this.#tail.length > TAIL_LINES) this.#tail.shift();
         onLine?.(line, which);
+        for (const l of this.#lineListeners) l(line, which);
       });
     };
     watch(child.stdout, 'stdout');
@@ -57,13 +57,45 @@ export class Proc {
       child.once('error', (err) => {
         this.#tail.push(err.message);
         this.#exit = err.message;
+        log.end();
         resolve(err.message);
       });
     });
+    // Listeners first: a failed spawn reports through 'error' on the next tick.
+    if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
+    this.pid = child.pid;
   }
 
   get running(): boolean {
     return this.#exit === null;
+  }
+
+  /**
+   * The first output line `parse` accepts (returns non-null for). Rejects if the process exits
+   * first or after `timeoutMs`; the error says why and shows its last output.
+   */
+  firstLine<T>(parse: (line: string, stream: 'stdout' | 'stderr') => T | null, timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#lineListeners.delete(listener);
+      };
+      const listener = (line: string, stream: 'stdout' | 'stderr'): void => {
+        const v = parse(line, stream);
+        if (v === null) return;
+        done();
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.name}: no expected output within ${timeoutMs} ms: ${this.tail(4).replaceAll('\n', ' | ')}`));
+      }, timeoutMs);
+      this.#lineListeners.add(listener);
+      void this.exited.then(() => {
+        done();
+        reject(new Error(this.describeExit()));
+      });
+    });
   }
 
   /** The last output lines, for messages. */
@@ -119,6 +151,15 @@ export class ProcRegistry {
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.#procs].map((p) => this.stop(p)));
+  }
+
+  /** On Ctrl-C: SIGKILL everything at once, then wait (at most STOP_GRACE_MS) until they are reaped. */
+  async killAll(): Promise<void> {
+    const waiting = [...this.#procs].map((p) => p.exited);
+    this.killAllSync();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waiting), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Last resort on exit: SIGKILL every process tree and group still known. */

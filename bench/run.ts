@@ -49,10 +49,18 @@ function progress(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
+function apt(args: readonly string[]): boolean {
+  progress(`apt-get ${args.join(' ')}`);
+  // apt's output goes to stderr: stdout is for the table.
+  const r = spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return r.status === 0;
+}
+
 function installPeers(): void {
-  progress(`apt-get install -y ${PEER_PACKAGES.join(' ')}`);
-  const r = spawnSync('apt-get', ['install', '-y', ...PEER_PACKAGES], { stdio: ['ignore', 2, 2] });
-  if (r.status !== 0) progress(`apt-get install failed (${r.status ?? r.signal ?? r.error?.message}); missing peers will be skipped`);
+  const install = ['install', '-y', ...PEER_PACKAGES];
+  // A machine whose package lists were never fetched needs one `apt-get update` first.
+  if (apt(install) || (apt(['update']) && apt(install))) return;
+  progress('apt-get install failed; missing peers will be skipped');
 }
 
 function peerVersions(): Record<string, string> {
@@ -90,16 +98,14 @@ async function main(): Promise<void> {
   await chmod(tmp, 0o755);
   await mkdir(join(tmp, 'logs'));
   const reg = new ProcRegistry(join(tmp, 'logs'));
-  const cleanupSync = (): void => {
-    reg.killAllSync();
-    rmSync(tmp, { recursive: true, force: true });
-  };
   process.once('exit', () => reg.killAllSync());
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       progress(`${sig}: stopping every process started`);
-      cleanupSync();
-      process.exit(130);
+      void reg.killAll().finally(() => {
+        rmSync(tmp, { recursive: true, force: true });
+        process.exit(130);
+      });
     });
   }
   try {
@@ -134,6 +140,7 @@ async function main(): Promise<void> {
     const targets = judgeTargets(results);
     for (const sc of results) process.stdout.write(formatScenario(sc));
     process.stdout.write('\n' + formatTargets(targets));
+    if (opts.quick) process.stdout.write('  (quick run: tiny sizes and 10 ms CPU ticks make these ratios a smoke test only)\n');
     const tsSkips = results.flatMap((r) => r.subjects.filter((s) => s.tsproxy && s.skipped !== null).map((s) => s.skipped ?? ''));
     const title = `tsproxy bench ${new Date().toISOString().slice(0, 16)}Z${opts.quick ? ' (quick)' : ''}`;
     const emptyReason = `no ratios: ${tsSkips[0]?.split('\n')[0] ?? 'tsproxy or its peers did not run'}`;

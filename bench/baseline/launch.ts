@@ -7,25 +7,17 @@ import { orSkip, type Listening, type SniRoute } from '../subjects/types.js';
 const START_TIMEOUT_MS = 10_000;
 
 async function relay(ctx: BenchContext, name: string, args: readonly string[]): Promise<Listening> {
-  let onPort: (port: number) => void = () => undefined;
-  const port = new Promise<number>((r) => (onPort = r));
-  const p = ctx.reg.spawn(name, process.execPath, [join(ctx.baselineDir, 'relay.js'), ...args], {
-    onLine: (line, stream) => {
-      if (stream === 'stdout' && line.startsWith('{')) onPort((JSON.parse(line) as { port: number }).port);
-    },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const got = await Promise.race([
-    port,
-    p.exited.then(() => null),
-    new Promise<null>((r) => (timer = setTimeout(() => r(null), START_TIMEOUT_MS))),
-  ]);
-  clearTimeout(timer);
-  if (got === null) {
+  const p = ctx.reg.spawn(name, process.execPath, [join(ctx.baselineDir, 'relay.js'), ...args]);
+  try {
+    const port = await p.firstLine(
+      (line, stream) => (stream === 'stdout' && line.startsWith('{') ? (JSON.parse(line) as { port: number }).port : null),
+      START_TIMEOUT_MS,
+    );
+    return { procs: [{ role: name, pid: p.pid }], port, stop: () => ctx.reg.stop(p) };
+  } catch (err) {
     await ctx.reg.stop(p);
-    throw new Error(p.describeExit());
+    throw err;
   }
-  return { procs: [{ role: name, pid: p.pid }], port: got, stop: () => ctx.reg.stop(p) };
 }
 
 /** Minimal CONNECT proxy. */

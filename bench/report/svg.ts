@@ -30,24 +30,26 @@ export function ratioChart(ratios: readonly Ratio[], title: string, emptyReason:
   if (ratios.length === 0) {
     parts.push(`<text x="10" y="${TOP + 14}" fill="#a00">${esc(emptyReason)}</text>`);
   }
+  const bottom = TOP + rows * ROW_H;
+  // Grid first, so bars and labels draw over it.
+  for (let v = 0; v <= Math.floor(scale); v++) {
+    const gx = x(v).toFixed(1);
+    parts.push(
+      `<line x1="${gx}" y1="${TOP - 4}" x2="${gx}" y2="${bottom}" stroke="${v === 1 ? '#000' : '#ddd'}"${v === 1 ? ' stroke-dasharray="4 3"' : ''}/>`,
+      `<text x="${gx}" y="${bottom + 16}" text-anchor="middle"${v === 1 ? ' font-weight="bold"' : ' fill="#555"'}>${v.toFixed(1)}</text>`,
+    );
+  }
+  parts.push(`<line x1="${LABEL_W}" y1="${bottom}" x2="${LABEL_W + PLOT_W}" y2="${bottom}" stroke="#999"/>`);
   ratios.forEach((r, i) => {
     const y = TOP + i * ROW_H;
     const good = r.ratio <= 1;
     const label = `${r.scenario} · ${r.label} · ${r.subject === 'tsproxy' ? '' : `${r.subject} `}vs ${r.peer}`;
     parts.push(
       `<text x="${LABEL_W - 8}" y="${y + 15}" text-anchor="end">${esc(label)}</text>`,
-      `<rect x="${LABEL_W}" y="${y + 4}" width="${(x(r.ratio) - LABEL_W).toFixed(1)}" height="${ROW_H - 8}" fill="${good ? '#3a9a5b' : '#c8553d'}"/>`,
+      `<rect x="${LABEL_W}" y="${y + 4}" width="${(x(r.ratio) - LABEL_W).toFixed(1)}" height="${ROW_H - 8}" fill="${good ? '#3a9a5b' : '#c8553d'}" fill-opacity="0.9"/>`,
       `<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + 15}">${r.ratio.toFixed(2)}${r.ratio > scale ? ' ▶' : ''}</text>`,
     );
   });
-  const one = x(1).toFixed(1);
-  const bottom = TOP + rows * ROW_H;
-  parts.push(
-    `<line x1="${one}" y1="${TOP - 4}" x2="${one}" y2="${bottom}" stroke="#000" stroke-dasharray="4 3"/>`,
-    `<text x="${one}" y="${bottom + 16}" text-anchor="middle">1.0</text>`,
-    `<line x1="${LABEL_W}" y1="${bottom}" x2="${LABEL_W + PLOT_W}" y2="${bottom}" stroke="#999"/>`,
-    `<text x="${LABEL_W + PLOT_W}" y="${bottom + 16}" text-anchor="end" fill="#555">${scale.toFixed(1)}</text>`,
-    '</svg>',
-  );
+  parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

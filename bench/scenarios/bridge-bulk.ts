@@ -35,6 +35,15 @@ const METRICS = [
   metric('hwm_mb', 'peak RSS both', 'MB', 1, 'lower'),
 ];
 
+/** A peer that stayed idle while the ingress moved the bytes means the bridge did not engage. */
+function checkBothSidesWorked(cpuS: Readonly<Record<string, number>>): void {
+  const inS = cpuS.in ?? 0;
+  const outS = cpuS.out ?? 0;
+  if (inS > 0.05 && outS < inS * 0.1) {
+    throw new Error(`the peer used ${outS.toFixed(2)} CPU s against the ingress's ${inS.toFixed(2)}: traffic bypassed the peer`);
+  }
+}
+
 export async function runBridgeBulk(ctx: BenchContext): Promise<ScenarioResult> {
   const { bytes } = ctx.opts;
   const gb = bytes / 1e9;
@@ -45,6 +54,7 @@ export async function runBridgeBulk(ctx: BenchContext): Promise<ScenarioResult> 
       for (const dir of ['up', 'down'] as const) {
         const args = ['--route', JSON.stringify(routes.data), '--bytes', String(bytes), '--dir', dir];
         const m = await measured(procs, () => runClient<PushResult>(ctx, 'push', args, bulkTimeoutMs(bytes)));
+        checkBothSidesWorked(m.cpuS);
         values[`${dir}_cpu`] = m.cpuTotalS / gb;
         values[`${dir}_in_cpu`] = (m.cpuS.in ?? Number.NaN) / gb;
         values[`${dir}_out_cpu`] = (m.cpuS.out ?? Number.NaN) / gb;

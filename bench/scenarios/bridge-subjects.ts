@@ -10,7 +10,8 @@ import type { Route } from '../clients/wire.js';
 import { BRIDGE_SERVICE_HOST, findTlsBridge, startAtsBridge } from '../subjects/ats.js';
 import { startStunnelPair } from '../subjects/stunnel.js';
 import { startTsproxyBridge } from '../subjects/tsproxy.js';
-import type { ProxyProc } from '../subjects/types.js';
+import type { ProxyProc, Started } from '../subjects/types.js';
+import { warmEcho } from './loops.js';
 import type { Running, SubjectSpec } from './round-robin.js';
 import type { SinkPorts } from './sink.js';
 
@@ -28,6 +29,12 @@ export function bridgeSubjects(ctx: BenchContext, sink: SinkPorts, measure: Brid
     data: { host, port, tls: null, connect: `${BRIDGE_SERVICE_HOST}:${sink.data}` },
     echo: { host, port, tls: null, connect: `${BRIDGE_SERVICE_HOST}:${sink.echo}` },
   });
+  const running = (s: Started, routes: BridgeRoutes): Running => ({
+    procs: s.procs,
+    stop: s.stop,
+    warm: () => warmEcho(ctx, routes.echo),
+    measure: measure(routes, s.procs),
+  });
   const specs: SubjectSpec[] = [
     {
       name: 'tsproxy',
@@ -35,7 +42,7 @@ export function bridgeSubjects(ctx: BenchContext, sink: SinkPorts, measure: Brid
       group: 'bridge',
       start: async () => {
         const s = await startTsproxyBridge(ctx);
-        return { ...s, measure: measure(viaConnect(s.entry.host, s.entry.port), s.procs) };
+        return running(s, viaConnect(s.entry.host, s.entry.port));
       },
     },
     {
@@ -44,7 +51,7 @@ export function bridgeSubjects(ctx: BenchContext, sink: SinkPorts, measure: Brid
       group: 'bridge',
       start: async () => {
         const s = await startAtsBridge(ctx, findTlsBridge(ctx.opts.atsTlsBridge));
-        return { ...s, measure: measure(viaConnect('127.0.0.1', s.port), s.procs) };
+        return running(s, viaConnect('127.0.0.1', s.port));
       },
     },
     {
@@ -54,7 +61,7 @@ export function bridgeSubjects(ctx: BenchContext, sink: SinkPorts, measure: Brid
       start: async () => {
         const s = await startStunnelPair(ctx, [sink.data, sink.echo]);
         const raw = (target: number): Route => ({ host: '127.0.0.1', port: s.entry.get(target) ?? 0, tls: null, connect: null });
-        return { ...s, measure: measure({ data: raw(sink.data), echo: raw(sink.echo) }, s.procs) };
+        return running(s, { data: raw(sink.data), echo: raw(sink.echo) });
       },
     },
   ];
@@ -65,7 +72,7 @@ export function bridgeSubjects(ctx: BenchContext, sink: SinkPorts, measure: Brid
       group: 'bridge',
       start: async () => {
         const s = await startNodeBridge(ctx);
-        return { ...s, measure: measure(viaConnect('127.0.0.1', s.port), s.procs) };
+        return running(s, viaConnect('127.0.0.1', s.port));
       },
     });
   }

@@ -12,9 +12,9 @@ import { startAtsConnect } from '../subjects/ats.js';
 import { startSquid } from '../subjects/squid.js';
 import { startTinyproxy } from '../subjects/tinyproxy.js';
 import { startTsproxyConnect } from '../subjects/tsproxy.js';
-import type { Listening, ProxyProc } from '../subjects/types.js';
+import type { Listening, Started } from '../subjects/types.js';
 import { bulkTimeoutMs, type PushResult } from './bridge-bulk.js';
-import { cpuUsPer, measuredLoop } from './loops.js';
+import { cpuUsPer, measuredLoop, warmEcho } from './loops.js';
 import { roundRobin, type Running, type SubjectSpec } from './round-robin.js';
 import { startSink, type SinkPorts } from './sink.js';
 
@@ -29,10 +29,11 @@ const METRICS = [
   metric('rss_mb', 'RSS', 'MB', 1, 'lower'),
 ];
 
-function measureConnect(ctx: BenchContext, sink: SinkPorts, host: string, port: number, procs: readonly ProxyProc[]): Running['measure'] {
+function connectRunning(ctx: BenchContext, sink: SinkPorts, host: string, port: number, s: Started): Running {
   const route = (target: number): Route => ({ host, port, tls: null, connect: `127.0.0.1:${target}` });
   const { bytes } = ctx.opts;
-  return async () => {
+  const { procs } = s;
+  const measure = async (): Promise<Record<string, number>> => {
     const args = ['--route', JSON.stringify(route(sink.echo)), '--until', 'reply'];
     const seq = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'seq' });
     const conc = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'conc' });
@@ -49,6 +50,7 @@ function measureConnect(ctx: BenchContext, sink: SinkPorts, host: string, port: 
       rss_mb: bulk.rssTotalKb / 1024,
     };
   };
+  return { procs, stop: s.stop, warm: () => warmEcho(ctx, route(sink.echo)), measure };
 }
 
 export async function runConnect(ctx: BenchContext): Promise<ScenarioResult> {
@@ -59,7 +61,7 @@ export async function runConnect(ctx: BenchContext): Promise<ScenarioResult> {
     group: 'connect',
     start: async () => {
       const s = await start();
-      return { ...s, measure: measureConnect(ctx, sink, '127.0.0.1', s.port, s.procs) };
+      return connectRunning(ctx, sink, '127.0.0.1', s.port, s);
     },
   });
   const specs: SubjectSpec[] = [
@@ -69,7 +71,7 @@ export async function runConnect(ctx: BenchContext): Promise<ScenarioResult> {
       group: 'connect',
       start: async () => {
         const s = await startTsproxyConnect(ctx);
-        return { ...s, measure: measureConnect(ctx, sink, s.entry.host, s.entry.port, s.procs) };
+        return connectRunning(ctx, sink, s.entry.host, s.entry.port, s);
       },
     },
     peer('squid', () => startSquid(ctx)),

@@ -65,19 +65,13 @@ async function settledRssKb(procs: readonly ProxyProc[]): Promise<number> {
 async function holdIdle(ctx: BenchContext, route: Route, procs: readonly ProxyProc[]): Promise<Record<string, number>> {
   const n = ctx.opts.tunnels;
   const freshKb = await settledRssKb(procs);
-  let onReady: (r: IdleReady) => void = () => undefined;
-  const ready = new Promise<IdleReady>((r) => (onReady = r));
   const args = ['--route', JSON.stringify(route), '--n', String(n), '--conc', String(ctx.opts.conc), '--hold', String(HOLD_MAX_SECS)];
-  const p = ctx.reg.spawn('client-idle', process.execPath, [join(ctx.clientsDir, 'idle.js'), ...args], {
-    stdin: true,
-    onLine: (line, stream) => {
-      if (stream === 'stdout' && line.includes('"ready"')) onReady(JSON.parse(line) as IdleReady);
-    },
-  });
+  const p = ctx.reg.spawn('client-idle', process.execPath, [join(ctx.clientsDir, 'idle.js'), ...args], { stdin: true });
   try {
-    const r = await within(Promise.race([ready, p.exited.then(() => null)]), OPEN_TIMEOUT_MS);
-    if (r === 'timeout') throw new Error(`the idle client did not open ${n} tunnels within ${OPEN_TIMEOUT_MS / 1000} s`);
-    if (r === null) throw new Error(p.describeExit());
+    const r = await p.firstLine(
+      (line, stream) => (stream === 'stdout' && line.includes('"ready"') ? (JSON.parse(line) as IdleReady) : null),
+      OPEN_TIMEOUT_MS,
+    );
     if (r.failed > n * MAX_FAIL_SHARE) throw new Error(`${r.failed} of ${n} tunnels failed; first: ${r.firstError ?? '?'}`);
     await pause(SETTLE_MS);
     const withKb = rssNowKb(procs);
@@ -104,7 +98,7 @@ function idleSpec(ctx: BenchContext, name: string, group: string, start: () => P
     group,
     start: async (): Promise<Running> => {
       const s = await start();
-      return { procs: s.procs, stop: s.stop, measure: () => holdIdle(ctx, s.route, s.procs) };
+      return { procs: s.procs, stop: s.stop, warm: () => Promise.resolve(), measure: () => holdIdle(ctx, s.route, s.procs) };
     },
   };
 }

@@ -1,18 +1,21 @@
 /** Running connbench/tlshs loops from a scenario: argument lists, time limits, failure checks. */
 import type { LoopResult } from '../clients/loop.js';
+import type { Route } from '../clients/wire.js';
 import type { BenchContext } from '../context.js';
 import { measured, runClient, type ProcDelta } from '../measure.js';
 import type { ProxyProc } from '../subjects/types.js';
 
 /** Upper bound on a sequential loop's duration (each attempt is also limited to 5 s). */
 const SEQ_SECS_LIMIT = 120;
+/** Unmeasured attempts right after a subject starts. */
+const WARM_N = 20;
 /** More than this share of failed attempts fails the run. */
 const MAX_FAIL_SHARE = 0.01;
 
 export type LoopMode = { readonly kind: 'seq' } | { readonly kind: 'conc' };
 
 /** `--n/--conc/--secs` for a sequential run of ctx.opts.n or a concurrent run of ctx.opts.secs. */
-export function loopArgs(ctx: BenchContext, mode: LoopMode): string[] {
+function loopArgs(ctx: BenchContext, mode: LoopMode): string[] {
   const { n, conc, secs } = ctx.opts;
   return mode.kind === 'seq'
     ? ['--n', String(n), '--conc', '1', '--secs', String(SEQ_SECS_LIMIT)]
@@ -44,4 +47,24 @@ export async function measuredLoop(
 /** Proxy CPU microseconds per successful attempt. */
 export function cpuUsPer(cpuS: number | undefined, r: LoopResult): number {
   return cpuS === undefined ? Number.NaN : (cpuS * 1e6) / r.ok;
+}
+
+/**
+ * WARM_N unmeasured attempts (connbench to the echo route, or tlshs handshakes) so that JIT
+ * compilation and lazy initialisation (e.g. ATS's first host-file lookup) stay out of run 1.
+ * Failures are only reported: the measured runs judge the subject.
+ */
+export async function warmUp(ctx: BenchContext, script: 'connbench' | 'tlshs', args: readonly string[]): Promise<void> {
+  const all = [...args, '--n', String(WARM_N), '--conc', '1', '--secs', '30'];
+  try {
+    const r = await runClient<LoopResult>(ctx, script, all, 60_000);
+    if (r.failed > 0) ctx.progress(`warm-up: ${r.failed} of ${WARM_N} failed (${r.firstError ?? '?'})`);
+  } catch (err) {
+    ctx.progress(`warm-up failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Warm-up through a route to the sink's echo listener. */
+export function warmEcho(ctx: BenchContext, route: Route): Promise<void> {
+  return warmUp(ctx, 'connbench', ['--route', JSON.stringify(route), '--until', 'echo']);
 }

@@ -12,6 +12,8 @@ import { SkipError, type Started } from '../subjects/types.js';
 import { formatValue } from '../report/format.js';
 
 export interface Running extends Started {
+  /** Unmeasured traffic right after start (JIT, lazy host lookups); a no-op where a fresh process is the point. */
+  warm(): Promise<void>;
   /** One run; returns the metric values it measured. */
   measure(run: number): Promise<Record<string, number>>;
 }
@@ -43,7 +45,9 @@ function headline(metrics: readonly MetricDef[], values: Record<string, number>)
 
 async function startOrSkip(ctx: BenchContext, o: RoundRobinOptions, spec: SubjectSpec, res: SubjectResult): Promise<Running | null> {
   try {
-    return await spec.start();
+    const r = await spec.start();
+    await r.warm();
+    return r;
   } catch (err) {
     res.skipped = reason(err);
     ctx.progress(`${o.scenario}: ${spec.name} skipped: ${res.skipped}`);

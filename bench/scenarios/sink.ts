@@ -13,32 +13,20 @@ export interface SinkPorts {
 }
 
 export async function startSink(ctx: BenchContext, tlsListeners: number): Promise<SinkPorts> {
-  let resolvePorts: (p: { data: number; echo: number; tls: number[] }) => void = () => undefined;
-  const ports = new Promise<{ data: number; echo: number; tls: number[] }>((r) => {
-    resolvePorts = r;
-  });
   const args = [join(ctx.clientsDir, 'sink.js')];
   if (tlsListeners > 0) {
     args.push('--tls-ports', Array.from({ length: tlsListeners }, () => '0').join(','));
     args.push('--cert', ctx.pki.server.cert, '--key', ctx.pki.server.key);
   }
-  const p = ctx.reg.spawn('sink', process.execPath, args, {
-    onLine: (line, stream) => {
-      if (stream === 'stdout' && line.startsWith('{')) resolvePorts(JSON.parse(line) as { data: number; echo: number; tls: number[] });
-    },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    ports,
-    p.exited.then(() => null),
-    new Promise<null>((r) => {
-      timer = setTimeout(() => r(null), START_TIMEOUT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (outcome === null) {
+  const p = ctx.reg.spawn('sink', process.execPath, args);
+  try {
+    const ports = await p.firstLine(
+      (line, stream) => (stream === 'stdout' && line.startsWith('{') ? (JSON.parse(line) as { data: number; echo: number; tls: number[] }) : null),
+      START_TIMEOUT_MS,
+    );
+    return { ...ports, stop: () => ctx.reg.stop(p) };
+  } catch (err) {
     await ctx.reg.stop(p);
-    throw new Error(`the sink did not start: ${p.describeExit()}`);
+    throw new Error(`the sink did not start: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return { ...outcome, stop: () => ctx.reg.stop(p) };
 }

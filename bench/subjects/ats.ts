@@ -21,10 +21,21 @@ export const BRIDGE_SERVICE_HOST = 'sink.service.test';
 export const BRIDGE_SERVICE_REGEX = '.*[.]service[.]test';
 export const BRIDGE_PEER_HOST = 'peer.ats';
 
+/** The peer reaches the service on loopback. */
+export const BRIDGE_PEER_HOSTS = `127.0.0.1 ${BRIDGE_SERVICE_HOST}\n`;
+/**
+ * The ingress reaches the peer; the service name points at 127.0.0.2 where nothing listens, so a
+ * bridge that did not engage fails loudly instead of tunnelling straight to the sink (and no name
+ * ever goes to a real resolver).
+ */
+export const BRIDGE_INGRESS_HOSTS = `127.0.0.1 ${BRIDGE_PEER_HOST}\n127.0.0.2 ${BRIDGE_SERVICE_HOST}\n`;
+
 type RecordValue = readonly [type: 'INT' | 'STRING', value: string | number];
 
 interface AtsInstance {
   readonly name: string;
+  /** The hosts file (proxy.config.hostdb.host_file.path). */
+  readonly hosts: string;
   readonly serverPorts: string;
   readonly records: Readonly<Record<string, RecordValue>>;
   readonly pluginConfig: string;
@@ -49,7 +60,7 @@ async function startAts(ctx: BenchContext, inst: AtsInstance, port: number): Pro
   await cp(ATS_ETC, join(dir, 'etc'), { recursive: true });
   const etc = join(dir, 'etc');
   const hosts = join(dir, 'hosts');
-  await writeFile(hosts, `127.0.0.1 ${BRIDGE_PEER_HOST} ${BRIDGE_SERVICE_HOST}\n`);
+  await writeFile(hosts, inst.hosts);
   const deadDns = await freePort();
   const records: Record<string, RecordValue> = {
     'proxy.config.admin.user_id': ['STRING', '#-1'],
@@ -87,7 +98,7 @@ export async function startAtsConnect(ctx: BenchContext): Promise<Listening> {
     const port = await freePort();
     return startAts(
       ctx,
-      { name: 'ats', serverPorts: `${port}:ip-in=127.0.0.1`, records: {}, pluginConfig: '', sslMulticert: '' },
+      { name: 'ats', hosts: '', serverPorts: `${port}:ip-in=127.0.0.1`, records: {}, pluginConfig: '', sslMulticert: '' },
       port,
     );
   });
@@ -114,6 +125,7 @@ export async function startAtsBridge(ctx: BenchContext, plugin: string): Promise
       ctx,
       {
         name: 'ats-peer',
+        hosts: BRIDGE_PEER_HOSTS,
         serverPorts: `${peerPort}:ssl:ip-in=127.0.0.1`,
         records: {
           'proxy.config.ssl.client.certification_level': ['INT', 2],
@@ -132,6 +144,7 @@ export async function startAtsBridge(ctx: BenchContext, plugin: string): Promise
         ctx,
         {
           name: 'ats-ingress',
+          hosts: BRIDGE_INGRESS_HOSTS,
           serverPorts: `${ingressPort}:ip-in=127.0.0.1`,
           records: {
             'proxy.config.ssl.client.verify.server.policy': ['STRING', 'ENFORCED'],

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { scratchDir, type BenchContext } from '../context.js';
 import type { Pki } from '../pki.js';
-import { BRIDGE_PEER_HOST, BRIDGE_SERVICE_HOST, BRIDGE_SERVICE_REGEX } from './ats.js';
+import { BRIDGE_INGRESS_HOSTS, BRIDGE_PEER_HOST, BRIDGE_PEER_HOSTS, BRIDGE_SERVICE_REGEX } from './ats.js';
 import { SkipError, type SniRoute, type Started } from './types.js';
 
 const START_TIMEOUT_MS = 15_000;
@@ -30,7 +30,7 @@ export interface TsproxyStarted extends Started {
 export type ConfigFiles = Readonly<Record<string, string>>;
 
 /** Parse the NOTE line's listener list; null when the line is not the NOTE. */
-export function parseListening(line: string): { http: Listener | null; ssl: Listener | null } | null {
+function parseListening(line: string): { http: Listener | null; ssl: Listener | null } | null {
   const m = NOTE_RE.exec(line);
   if (m === null) return null;
   let http: Listener | null = null;
@@ -44,39 +44,19 @@ export function parseListening(line: string): { http: Listener | null; ssl: List
 }
 
 /** Start one tsproxy process on a fresh config dir holding `files(dir)`. */
-export async function startTsproxy(ctx: BenchContext, name: string, files: (dir: string) => ConfigFiles): Promise<TsproxyStarted> {
+async function startTsproxy(ctx: BenchContext, name: string, files: (dir: string) => ConfigFiles): Promise<TsproxyStarted> {
   const main = ctx.opts.tsproxyMain;
   if (!existsSync(main)) throw new SkipError(`${main} not found: tsproxy is not built yet (its host CLI is missing)`);
   const dir = await scratchDir(ctx, name);
   for (const [file, text] of Object.entries(files(dir))) await writeFile(join(dir, file), text);
-  let resolveNote: (v: { http: Listener | null; ssl: Listener | null }) => void = () => undefined;
-  const note = new Promise<{ http: Listener | null; ssl: Listener | null }>((r) => {
-    resolveNote = r;
-  });
-  const p = ctx.reg.spawn(name, process.execPath, [main, '--config-dir', dir], {
-    onLine: (line, stream) => {
-      const parsed = stream === 'stderr' ? parseListening(line) : null;
-      if (parsed !== null) resolveNote(parsed);
-    },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    note,
-    p.exited.then(() => 'exit' as const),
-    new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), START_TIMEOUT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (outcome === 'exit' || outcome === 'timeout') {
-    const why =
-      outcome === 'exit'
-        ? p.describeExit()
-        : `no "NOTE: listening on" line within ${START_TIMEOUT_MS} ms: ${p.tail(4).replaceAll('\n', ' | ')}`;
+  const p = ctx.reg.spawn(name, process.execPath, [main, '--config-dir', dir]);
+  try {
+    const l = await p.firstLine((line, stream) => (stream === 'stderr' ? parseListening(line) : null), START_TIMEOUT_MS);
+    return { procs: [{ role: name, pid: p.pid }], http: l.http, ssl: l.ssl, stop: () => ctx.reg.stop(p) };
+  } catch (err) {
     await ctx.reg.stop(p);
-    throw new SkipError(`tsproxy (${name}) failed to start: ${why}`);
+    throw new SkipError(`tsproxy (${name}) failed to start: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return { procs: [{ role: name, pid: p.pid }], http: outcome.http, ssl: outcome.ssl, stop: () => ctx.reg.stop(p) };
 }
 
 /** The listener a role needs, or a SkipError naming what the NOTE line lacked. */
@@ -164,9 +144,6 @@ function connectProxyFiles(): ConfigFiles {
   return { 'records.yaml': recordsYaml({ 'http.server_ports': '0', ...BASE_RECORDS }), 'ip_allow.yaml': IP_ALLOW };
 }
 
-function hostsFile(): string {
-  return `127.0.0.1 ${BRIDGE_PEER_HOST} ${BRIDGE_SERVICE_HOST}\n`;
-}
 
 /** The tls_bridge ingress: plain CONNECT in, mutual TLS to the peer at peer.ats:peerPort. */
 function bridgeIngressFiles(pki: Pki, dir: string, peerPort: number): ConfigFiles {
@@ -185,7 +162,7 @@ function bridgeIngressFiles(pki: Pki, dir: string, peerPort: number): ConfigFile
     }),
     'plugin.config': `tls_bridge.so ${BRIDGE_SERVICE_REGEX} ${BRIDGE_PEER_HOST}:${peerPort}\n`,
     'ip_allow.yaml': IP_ALLOW,
-    hosts: hostsFile(),
+    hosts: BRIDGE_INGRESS_HOSTS,
   };
 }
 
@@ -204,7 +181,7 @@ function bridgePeerFiles(pki: Pki, dir: string): ConfigFiles {
     }),
     'ssl_multicert.config': 'dest_ip=* ssl_cert_name=peer.pem ssl_key_name=peer.key\n',
     'ip_allow.yaml': IP_ALLOW,
-    hosts: hostsFile(),
+    hosts: BRIDGE_PEER_HOSTS,
   };
 }
 

@@ -4,7 +4,6 @@
  * and time), run SSL_CLIENT_HELLO, then blind-tunnel, forward, reject, or terminate TLS with the
  * certificate ssl_multicert.config selects and carry on as HTTP.
  */
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
@@ -13,7 +12,6 @@ import { VConnHookId } from '../api/events.js';
 import { connectPortAllowed } from '../config/ports.js';
 import type { PortDescriptor } from '../config/types.js';
 import { diags } from '../diags.js';
-import { readCaBundle } from '../net/pem.js';
 import { peekClientHello } from '../net/tls-peek.js';
 import type { ServerTls } from '../net/tls-context.js';
 import { createTunnel } from '../net/tunnel.js';
@@ -110,13 +108,8 @@ export class Acceptor {
 
   #tlsServer(st: ServerTls): tls.Server {
     const rec = this.#ctx.config.records;
-    // tls.createServer ignores `secureContext`: a client without SNI gets the server's own
-    // credentials, so give it the `dest_ip=*` certificate's files.
-    const star = this.#ctx.config.sslMulticert.find((e) => e.destIp === '*');
-    const inboundCa = rec.ssl.certificationLevel >= 1 && rec.ssl.clientCaForInbound ? readCaBundle(rec.ssl.clientCaForInbound) : undefined;
     const srv = tls.createServer({
       ...st.options(),
-      ...(star ? { cert: readFileSync(star.certFile), key: readFileSync(star.keyFile), ca: inboundCa } : {}),
       allowHalfOpen: true,
       handshakeTimeout: rec.handshakeTimeoutIn * 1000,
     });

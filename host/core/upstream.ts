@@ -2,7 +2,7 @@
 import type { Duplex } from 'node:stream';
 import type { RemapRequest } from '../config/types.js';
 import { dial } from '../net/dial.js';
-import { classify, failure } from '../net/proxy-status.js';
+import { classify, failure, isFailure } from '../net/proxy-status.js';
 import type { Failure } from '../net/proxy-status.js';
 import type { HostContext } from './context.js';
 import { failureReply, responseHdr } from './reply.js';
@@ -75,10 +75,6 @@ export interface Upstream {
 
 export function isOk(x: Upstream | Failure): x is Upstream {
   return 'socket' in x;
-}
-
-function isFailure(x: unknown): x is Failure {
-  return typeof x === 'object' && x !== null && 'type' in x && 'status' in x && 'reason' in x;
 }
 
 /** Resolve (hosts file, then DNS), apply ip_allow `out`, connect (and TLS), refuse a loop to ourselves. */

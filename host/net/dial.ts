@@ -54,9 +54,31 @@ function abortedFailure(): Failure {
   return failure('proxy_internal_error', 500, 'Request Aborted', 'dial aborted');
 }
 
-/** Errors after hand-off are the caller's; this only keeps an unhandled one from killing the process. */
+/** An error on a socket nobody else listens to (a failed attempt, the TCP socket under TLS). */
 function lateError(this: net.Socket, err: Error): void {
   if (dbgNet.on) dbgNet('outbound %s:%s: %s', this.remoteAddress, this.remotePort, err.message);
+}
+
+/**
+ * Hand a connected socket to the caller: an error emitted before the caller attaches its own
+ * 'error' listener (a TLS 1.3 alert can follow the handshake at once) is kept and given to that
+ * listener when it is added, instead of being lost or crashing the process.
+ */
+function handOff(sock: net.Socket): void {
+  let early: Error | null = null;
+  const hold = (err: Error): void => {
+    early ??= err;
+  };
+  const onNew = (event: string | symbol, fn: unknown): void => {
+    if (event !== 'error' || fn === hold || typeof fn !== 'function') return;
+    sock.removeListener('newListener', onNew);
+    process.nextTick(() => {
+      sock.removeListener('error', hold);
+      if (early !== null) fn.call(sock, early);
+    });
+  };
+  sock.on('error', hold);
+  sock.on('newListener', onNew);
 }
 
 /**
@@ -139,8 +161,11 @@ function connectTcp(ip: string, port: number, o: DialOptions): Promise<net.Socke
       return (failed) => {
         sock.removeListener('error', onError);
         sock.removeListener('connect', onConnect);
-        sock.on('error', lateError);
-        if (failed) sock.destroy();
+        if (failed) {
+          sock.on('error', lateError);
+          sock.destroy();
+        } else if (o.tls) sock.on('error', lateError);
+        else handOff(sock);
       };
     },
   );
@@ -201,11 +226,11 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
         sock.removeListener('secureConnect', onSecure);
         sock.removeListener('error', onError);
         sock.removeListener('close', onClose);
-        sock.on('error', lateError);
         if (failed) {
+          sock.on('error', lateError);
           sock.destroy();
           raw.destroy();
-        }
+        } else handOff(sock);
       };
     },
   );

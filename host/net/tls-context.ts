@@ -110,9 +110,16 @@ export function buildClientTlsContext(ssl: RecordsConfig['ssl']): ClientTlsConte
   }
 }
 
-/** The subset of tls.createServer / `new tls.TLSSocket(s, {isServer: true})` options we set. */
+/**
+ * The subset of tls.createServer / `new tls.TLSSocket(s, {isServer: true})` options we set.
+ * tls.Server ignores `secureContext` and builds its default context from `cert`/`key`/`ca`, so
+ * the default line's PEMs are given too (a TLSSocket made directly uses `secureContext`).
+ */
 export interface ServerTlsOptions {
   readonly secureContext?: tls.SecureContext;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly ca?: string[];
   readonly SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void;
   readonly requestCert: boolean;
   readonly rejectUnauthorized: boolean;
@@ -134,7 +141,8 @@ export interface ServerTls {
   /**
    * Options for a listener bound to `localAddress` (or for one connection whose local address is
    * known): the default context is that address's `dest_ip` line (else `*`), and SNICallback picks
-   * a name match, else keeps the default.
+   * a name match, else keeps the default. A listener on a wildcard address that has dest_ip lines
+   * should make each TLSSocket itself with `options(socket.localAddress)`.
    */
   options(localAddress?: string | null): ServerTlsOptions;
 }
@@ -170,14 +178,17 @@ export function buildServerContexts(entries: readonly SslCertEntry[], inboundCa:
   const exact = new Map<string, tls.SecureContext>();
   const wildcard = new Map<string, tls.SecureContext>();
   const byIp = new Map<string, tls.SecureContext>();
+  const pems = new Map<tls.SecureContext, { cert: string; key: string; ca?: string[] }>();
   let star: tls.SecureContext | null = null;
   for (const e of entries) {
     const where = (f: string): string => `${e.file}:${e.line}: ${f === e.certFile ? 'ssl_cert_name' : 'ssl_key_name'} ${f}`;
     const pair = readCertAndKey(e.certFile, e.keyFile, where, problems);
     if (pair === null) continue;
+    const pem: { cert: string; key: string; ca?: string[] } = ca === undefined ? pair : { ...pair, ca };
     let ctx: tls.SecureContext;
     try {
-      ctx = tls.createSecureContext(ca === undefined ? pair : { ...pair, ca });
+      ctx = tls.createSecureContext(pem);
+      pems.set(ctx, pem);
     } catch (err) {
       problems.push(`${e.file}:${e.line}: ssl_cert_name ${e.certFile} / ssl_key_name ${e.keyFile}: ${message(err)}`);
       continue;
@@ -214,7 +225,7 @@ export function buildServerContexts(entries: readonly SslCertEntry[], inboundCa:
     options: (localAddress) => {
       const fallback = byLocal(localAddress);
       return {
-        ...(fallback === null ? {} : { secureContext: fallback }),
+        ...(fallback === null ? {} : { secureContext: fallback, ...pems.get(fallback) }),
         SNICallback: (servername, cb) => cb(null, byName(servername) ?? fallback ?? undefined),
         requestCert,
         rejectUnauthorized,

@@ -42,7 +42,7 @@ const DEFAULT_HWM = 64 * 1024;
 type WriteCb = (err?: Error | null) => void;
 
 function sysError(code: 'ECONNRESET' | 'EPIPE', message: string): Error {
-  return Object.assign(new Error(message), { code, errno: code === 'EPIPE' ? -32 : -104, syscall: 'write' });
+  return Object.assign(new Error(message), code === 'EPIPE' ? { code, errno: -32, syscall: 'write' } : { code, errno: -104, syscall: 'read' });
 }
 
 /** One end of a pair. A Duplex with the socket members Node's http uses. */
@@ -202,11 +202,9 @@ export class VConnEnd extends Duplex {
       this.destroy(sysError('ECONNRESET', 'read ECONNRESET: the peer of this virtual connection was reset'));
       return;
     }
+    // Not a reset, so nothing of ours was unread and no write of ours is waiting.
     if (!eofSent) this.push(null);
     this.#peerGone = true;
-    const held = this.#held;
-    this.#held = null;
-    if (held !== null) held(sysError('EPIPE', 'write EPIPE: the peer of this virtual connection is closed'));
   }
 }
 
