@@ -29,8 +29,8 @@ export async function runBridgeSetup(ctx: BenchContext): Promise<ScenarioResult>
   try {
     const measure: BridgeMeasure = (routes, procs) => async () => {
       const args = ['--route', JSON.stringify(routes.echo), '--until', 'echo'];
-      const seq = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'seq' });
-      const conc = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'conc' });
+      const seq = await measuredLoop(ctx, procs, 'connbench', args, 'seq');
+      const conc = await measuredLoop(ctx, procs, 'connbench', args, 'conc');
       return {
         seq_p50: seq.result.p50,
         seq_p99: seq.result.p99,

@@ -35,8 +35,8 @@ function connectRunning(ctx: BenchContext, sink: SinkPorts, host: string, port: 
   const { procs } = s;
   const measure = async (): Promise<Record<string, number>> => {
     const args = ['--route', JSON.stringify(route(sink.echo)), '--until', 'reply'];
-    const seq = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'seq' });
-    const conc = await measuredLoop(ctx, procs, 'connbench', args, { kind: 'conc' });
+    const seq = await measuredLoop(ctx, procs, 'connbench', args, 'seq');
+    const conc = await measuredLoop(ctx, procs, 'connbench', args, 'conc');
     const pushArgs = ['--route', JSON.stringify(route(sink.data)), '--bytes', String(bytes), '--dir', 'up'];
     const bulk = await measured(procs, () => runClient<PushResult>(ctx, 'push', pushArgs, bulkTimeoutMs(bytes)));
     return {

@@ -12,12 +12,13 @@ const WARM_N = 20;
 /** More than this share of failed attempts fails the run. */
 const MAX_FAIL_SHARE = 0.01;
 
-export type LoopMode = { readonly kind: 'seq' } | { readonly kind: 'conc' };
+/** Sequential (--n attempts, one at a time) or concurrent (--conc loops for --secs). */
+export type LoopMode = 'seq' | 'conc';
 
 /** `--n/--conc/--secs` for a sequential run of ctx.opts.n or a concurrent run of ctx.opts.secs. */
 function loopArgs(ctx: BenchContext, mode: LoopMode): string[] {
   const { n, conc, secs } = ctx.opts;
-  return mode.kind === 'seq'
+  return mode === 'seq'
     ? ['--n', String(n), '--conc', '1', '--secs', String(SEQ_SECS_LIMIT)]
     : ['--n', String(Math.ceil(conc * secs * 5000)), '--conc', String(conc), '--secs', String(secs)];
 }
@@ -38,7 +39,7 @@ export async function measuredLoop(
   mode: LoopMode,
 ): Promise<{ result: LoopResult } & ProcDelta> {
   const all = [...args, ...loopArgs(ctx, mode)];
-  const limit = (mode.kind === 'seq' ? SEQ_SECS_LIMIT : ctx.opts.secs) * 1000 + 30_000;
+  const limit = (mode === 'seq' ? SEQ_SECS_LIMIT : ctx.opts.secs) * 1000 + 30_000;
   const m = await measured(procs, () => runClient<LoopResult>(ctx, script, all, limit));
   check(m.result, script);
   return m;

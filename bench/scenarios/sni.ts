@@ -40,7 +40,7 @@ interface DirectRound {
 }
 
 async function measureSni(ctx: BenchContext, host: string, port: number, procs: readonly ProxyProc[], direct: DirectRound | null): Promise<Record<string, number>> {
-  const hs = await measuredLoop(ctx, procs, 'tlshs', handshakeArgs(ctx, host, port), { kind: 'seq' });
+  const hs = await measuredLoop(ctx, procs, 'tlshs', handshakeArgs(ctx, host, port), 'seq');
   const { bytes } = ctx.opts;
   const route = { host, port, tls: { servername: BULK_SNI, ca: ctx.pki.ca, cert: null, key: null }, connect: null };
   const pushArgs = ['--route', JSON.stringify(route), '--bytes', String(bytes), '--dir', 'up'];

@@ -86,6 +86,8 @@ export class Bridge {
   /** The status the client must get (ATS's stored out_response_code), or null on success. */
   #failure: { readonly code: number; readonly reason: string } | null = null;
   readonly #eosSeen: Record<Side, boolean> = { upstream: false, ua: false };
+  /** Whether any byte of the peer's reply has come back through the tunnel. */
+  #peerSpoke = false;
   #closed = false;
 
   constructor(env: BridgeEnv, txn: Txn, peer: string) {
@@ -196,6 +198,10 @@ export class Bridge {
     const { ua, out } = this.#legs();
     out.off('data', this.#onOutboundData);
     out.pause();
+    this.#peerSpoke = rest.length > 0;
+    out.once('data', () => {
+      this.#peerSpoke = true;
+    });
     this.#state = BridgeState.Stream;
     this.#tunnel = this.#env.api.tunnel(ua, out, {
       ...(rest.length > 0 ? { headToA: rest } : {}),
@@ -236,7 +242,11 @@ export class Bridge {
       if (error === undefined) this.#env.dbg(what);
       else this.#env.dbg('%s: %s', what, error.message);
     }
-    if (this.#state === BridgeState.Error && side === 'upstream') {
+    if (this.#state === BridgeState.Stream && side === 'upstream' && !this.#peerSpoke) {
+      // The tunnel broke before the peer answered (e.g. it rejected our TLS 1.3 client certificate
+      // after the handshake): the host answers the client with this status.
+      this.#txn.statusSet(FAILED_STATUS.closed.code, FAILED_STATUS.closed.reason);
+    } else if (this.#state === BridgeState.Error && side === 'upstream') {
       // The relayed reply is over, whether or not the pipe saw an end: finish the origin response.
       if (this.#ua !== null && !this.#ua.writableEnded) this.#ua.end();
     } else if (this.#state === BridgeState.Open || this.#state === BridgeState.Ok) {

@@ -2,6 +2,7 @@
  * In-process host fixtures for the host tests: a Host on a temp config dir with test hooks, and a
  * raw HTTP/1.1 client that reads responses off a real socket byte-exactly.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
@@ -173,10 +174,10 @@ export class Conn {
   }
 
   /**
-   * Consume one response. `noBody`: a CONNECT 2xx (the rest is tunnel data). Bodies follow
-   * Content-Length, chunked coding, or the end of the connection.
+   * Consume one response. `connect`: the reply to a CONNECT, whose 2xx has no body (what follows
+   * is tunnel data). Bodies follow Content-Length, chunked coding, or the end of the connection.
    */
-  async response(opts: { noBody?: boolean; ms?: number } = {}): Promise<RawResponse> {
+  async response(opts: { connect?: boolean; ms?: number } = {}): Promise<RawResponse> {
     const ms = opts.ms ?? 5000;
     await this.until(() => this.#buf.includes('\r\n\r\n') || this.ended, ms, 'a response header');
     const end = this.#buf.indexOf('\r\n\r\n');
@@ -198,7 +199,7 @@ export class Conn {
       headers[n] = n in headers ? `${headers[n]}, ${v}` : v;
     }
     let body: Buffer;
-    if (opts.noBody || status < 200 || status === 204 || status === 304) body = Buffer.alloc(0);
+    if ((opts.connect && status < 300) || status < 200 || status === 204 || status === 304) body = Buffer.alloc(0);
     else if (headers['content-length'] !== undefined) body = await this.bytes(Number(headers['content-length']), ms);
     else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = await this.#chunked(ms);
     else body = await this.rest(ms);
@@ -228,7 +229,7 @@ export class Conn {
 }
 
 /** Open a connection, send `request`, read one response; the connection is destroyed after. */
-export async function exchange(port: number, request: string | Buffer, opts: { noBody?: boolean; ms?: number } = {}): Promise<RawResponse> {
+export async function exchange(port: number, request: string | Buffer, opts: { connect?: boolean; ms?: number } = {}): Promise<RawResponse> {
   const c = await Conn.open(port);
   try {
     c.write(request);
@@ -241,4 +242,11 @@ export async function exchange(port: number, request: string | Buffer, opts: { n
 /** `GET url` with `Host`, as a proxy client sends it. */
 export function getRequest(url: string, host: string, extra = ''): string {
   return `GET ${url} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
+}
+
+/** An error reply: its status line, a Proxy-Status naming tsproxy and `type`, a body of Content-Length bytes. */
+export function assertFailure(res: RawResponse, statusLine: string, type: string): void {
+  assert.equal(res.statusLine, statusLine);
+  assert.match(res.headers['proxy-status'] ?? '', new RegExp(`^tsproxy; error=${type}(;|$)`));
+  assert.equal(res.body.length, Number(res.headers['content-length']));
 }

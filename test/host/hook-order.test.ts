@@ -165,7 +165,7 @@ test('CONNECT: no SEND_REQUEST_HDR / READ_RESPONSE_HDR; SEND_RESPONSE_HDR sees t
   });
   const c = await Conn.open(h.port());
   c.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`);
-  assert.equal((await c.response({ noBody: true })).status, 200);
+  assert.equal((await c.response({ connect: true })).status, 200);
   assert.equal(sentStatus, 200);
   c.write('ping');
   assert.equal((await c.bytes(4)).toString(), 'ping');

@@ -170,3 +170,20 @@ test('httpConnect throwing fails the transaction, not the process', async () => 
   assert.deepEqual(txn.statuses, [[502, 'Tunnel Connection Failed']]);
   assert.match(fake.errors[0] ?? '', /^\[TLS Bridge\] Transaction 3: no more connections \[TLS_BRIDGE_ERR_INTERNAL\]$/);
 });
+
+test('the tunnel breaking before the peer answered sets 502; after it answered, nothing changes', async () => {
+  const early = await started();
+  early.out.write('HTTP/1.1 200 OK\r\n\r\n');
+  await early.outSink.until((s) => s.text().endsWith(CLIENT_CONNECT));
+  early.out.end();
+  await early.uaSink.until((s) => s.ended);
+  assert.deepEqual(early.txn.statuses, [[502, 'Tunnel Connection Failed']]);
+
+  const late = await started();
+  late.out.write('HTTP/1.1 200 OK\r\n\r\n');
+  await late.outSink.until((s) => s.text().endsWith(CLIENT_CONNECT));
+  late.out.end('HTTP/1.1 200 OK\r\n\r\nbye');
+  await late.uaSink.until((s) => s.ended);
+  assert.equal(late.uaSink.text(), 'HTTP/1.1 200 OK\r\n\r\nbye');
+  assert.deepEqual(late.txn.statuses, []);
+});
