@@ -91,6 +91,7 @@ export async function dialUpstream(ctx: HostContext, o: { host: string; port: nu
       hosts: ctx.config.hosts,
       checkOut: (ip: string) => ctx.config.ipAllow.checkOut(ip, o.method),
       tlsClient: ctx.clientTls,
+      awaitClientCertVerdict: o.method === 'CONNECT',
     });
   } catch (err) {
     const f = isFailure(err) ? err : classify(err, 'connect');

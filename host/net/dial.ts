@@ -34,6 +34,12 @@ export interface DialOptions {
   readonly tlsClient?: ClientTlsContext;
   /** ALPN protocols to offer. */
   readonly alpn?: readonly string[];
+  /**
+   * For a server that never speaks first (a peer proxy behind `CONNECT https://`): with TLS 1.3
+   * and a client certificate, resolve only once the server accepted it (its session ticket), so a
+   * refusal fails the dial instead of a tunnel already answered 200.
+   */
+  readonly awaitClientCertVerdict?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -46,7 +52,7 @@ export interface Dialed {
 let defaultClient: ClientTlsContext | null = null;
 
 function defaultClientContext(): ClientTlsContext {
-  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL' };
+  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL', hasClientCert: false };
   return defaultClient;
 }
 
@@ -178,6 +184,9 @@ function chainError(sock: tls.TLSSocket): Error {
   return Object.assign(new Error(`certificate verify failed: ${code}`), { code });
 }
 
+/** How long to wait for a TLS 1.3 server's verdict on our certificate when it sends no session ticket. */
+const CLIENT_CERT_VERDICT_MS = 250;
+
 function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.TLSSocket> {
   const ctx = o.tlsClient ?? defaultClientContext();
   const name = unbracket(o.servername ?? host);
@@ -215,10 +224,31 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
           }
         }
         if (dbgSsl.on) dbgSsl('TLS to %s (%s:%d): %s, %s', name, raw.remoteAddress, o.port, sock.getProtocol(), sock.authorized ? 'verified' : 'not verified');
-        ok(sock);
+        if (o.awaitClientCertVerdict !== true || !ctx.hasClientCert || sock.getProtocol() !== 'TLSv1.3') {
+          ok(sock);
+          return;
+        }
+        // TLS 1.3: the server judges our certificate after its Finished. A rejection arrives as an
+        // alert (error/close, still failing this dial); acceptance is shown by its session ticket.
+        const confirm = (): void => {
+          clearTimeout(timer);
+          sock.removeListener('session', confirm);
+          // Not from inside OpenSSL's new-session callback: writes made there are lost.
+          setImmediate(() => ok(sock));
+        };
+        awaitingVerdict = true;
+        const timer = setTimeout(confirm, CLIENT_CERT_VERDICT_MS);
+        sock.once('session', confirm);
+        sock.read(0);
       };
       const onError = (err: Error): void => fail(classify(err, 'tls'));
-      const onClose = (): void => fail(failureOf('connection_terminated', `${name}: closed during the TLS handshake`));
+      let awaitingVerdict = false;
+      const onClose = (): void =>
+        fail(
+          awaitingVerdict
+            ? failureOf('tls_protocol_error', `${name}: closed right after the TLS handshake: it refused our client certificate`)
+            : failureOf('connection_terminated', `${name}: closed during the TLS handshake`),
+        );
       sock.once('secureConnect', onSecure);
       sock.on('error', onError);
       sock.once('close', onClose);
@@ -245,8 +275,8 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
  *
  * TLS verification: DISABLED or NONE verifies nothing; ALL checks chain and name, SIGNATURE the
  * chain, NAME the name only. ENFORCED fails the dial; PERMISSIVE logs a NOTE and continues.
- * With TLS 1.3 a server that rejects our client certificate says so after the handshake: that
- * arrives as an 'error' on the returned socket (classify it with phase 'read').
+ * With TLS 1.3 a server that rejects our client certificate says so after the handshake: when we
+ * sent one, the dial waits for the server's session ticket (or its alert) before resolving.
  */
 export async function dial(o: DialOptions): Promise<Dialed> {
   const host = unbracket(o.host);

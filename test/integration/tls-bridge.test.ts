@@ -428,11 +428,6 @@ describe('tls_bridge: ingress and peers over mutual TLS', { skip: NO_OPENSSL, ti
       authority: () => `a.strict.test:${echo.port}`,
       statusLine: /^HTTP\/1\.1 502 TLS (Alert Received|Protocol Error)$/,
       proxyStatus: /error=tls_(alert_received|protocol_error)/,
-      // With TLS 1.3 the peer's rejection arrives after the ingress's handshake completed: the
-      // ingress answers the internal CONNECT 200, then the tunnel breaks (the client gets
-      // `502 Tunnel Connection Failed`, connection_terminated). Needs the host's dial to wait for
-      // the server's first post-handshake record (a session ticket) before reporting success.
-      todo: 'host: TLS 1.3 client-certificate rejection is seen only after the internal CONNECT got 200',
     },
     {
       name: 'service down behind the peer',
