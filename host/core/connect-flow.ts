@@ -69,22 +69,22 @@ export async function connectFlow(ctx: HostContext, txn: Transaction, socket: Du
   };
   const rec = ctx.config.records;
 
+  let r = await txnHook(ctx, txn, HookId.HttpTxnStart);
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
   const target = parseConnectTarget(txn.clientReq.url);
   if (!target) return reply(failureReply(failure('http_request_error', 400, 'Bad Request', 'CONNECT target must be host:port')));
   if (txn.clientReq.get('content-length') !== undefined || txn.clientReq.get('transfer-encoding') !== undefined) {
     return reply(failureReply(failure('http_request_error', 400, 'Bad Request', 'CONNECT must not carry a body')));
   }
-  for (const id of [HookId.HttpTxnStart, HookId.HttpReadRequestHdr]) {
-    const r = await txnHook(ctx, txn, id);
-    if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
-  }
+  r = await txnHook(ctx, txn, HookId.HttpReadRequestHdr);
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
   if (!connectPortAllowed(rec.connectPorts, target.port)) {
     ctx.stats.inc('connect.port_forbidden');
     return reply(failureReply(failure('http_request_denied', 403, 'Tunnel Forbidden', `port ${target.port} is not in proxy.config.http.connect_ports`)));
   }
   const denied = checkMethod(ctx, txn);
   if (denied) return reply(denied);
-  let r = await txnHook(ctx, txn, HookId.HttpPreRemap);
+  r = await txnHook(ctx, txn, HookId.HttpPreRemap);
   if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
   const dest = remapConnect(ctx, txn, target.host, target.port, txn.session.localPort);
   if ('hdr' in dest) return reply(dest);

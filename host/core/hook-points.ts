@@ -17,12 +17,13 @@ export function txnHook(ctx: HostContext, txn: Transaction, id: HttpHookId): Cha
   const g = ctx.hooks.get(id);
   const s = txn.session.hooks.get(id);
   const t = txn.hooks.get(id);
+  // Only a running hook can add a transaction hook, so with none registered there is nothing to run.
   if (!g && !s && !t) return OK;
   const name = HOOK_NAMES[id];
   const ev = id + Event.HttpReadRequestHdr;
   if (dbg.on) dbg('transaction %d: %s', txn.id, name);
   const r = runChain<Hook>(
-    [g, s, t],
+    [() => g, () => s, () => txn.hooks.get(id)],
     (entry) => {
       txn.currentHook = id;
       txn.currentPlugin = entry.plugin;
@@ -48,7 +49,7 @@ export function ssnHook(ctx: HostContext, ssn: Session, id: typeof HookId.HttpSs
   const name = HOOK_NAMES[id];
   const ev = id + Event.HttpReadRequestHdr;
   return runChain<Hook>(
-    [g, s],
+    [() => g, () => s],
     (entry) => {
       ssn.currentPlugin = entry.plugin;
       return entry.fn(ssn as never, ev as never);

@@ -113,14 +113,16 @@ const OK: ChainResult = { ok: true };
  * before `deadlineMs`. Returns at the first HttpError, throw, thenable or timeout.
  */
 export async function runChain<F>(
-  lists: readonly (readonly Entry<F>[] | undefined)[],
+  lists: readonly (() => readonly Entry<F>[] | undefined)[],
   invoke: (entry: Entry<F>) => unknown,
   resumer: Resumer,
   name: string,
   deadlineMs: number,
   stop?: () => boolean,
 ): Promise<ChainResult> {
-  for (const list of lists) {
+  for (const listOf of lists) {
+    // Looked up when the chain reaches it: a transaction hook added by an earlier hook still runs.
+    const list = listOf();
     if (!list) continue;
     // Live length: a transaction hook added from inside a hook of the same id still runs.
     for (let i = 0; i < list.length; i++) {

@@ -80,12 +80,15 @@ export class Host {
 
   /** Stop accepting; let sessions finish until `drainMs`, then close what is left. */
   async stop(drainMs = 5000): Promise<void> {
-    await Promise.all(this.#bound.map((b) => new Promise<void>((r) => b.server.close(() => r()))));
+    const closed = Promise.all(this.#bound.map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.#bound = [];
+    this.sm.server.closeIdleConnections();
     const deadline = Date.now() + drainMs;
     while (this.sm.openSessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.#acceptor.destroyAll();
     this.sm.destroyAll();
     this.sm.server.close();
+    await closed;
   }
 
   #httpConnect(o: HttpConnectOptions): Duplex {

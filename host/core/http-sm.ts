@@ -134,14 +134,14 @@ export class HttpStateMachine {
   async #requestFlow(txn: Transaction, req: IncomingMessage, res: ServerResponse): Promise<Reply | null> {
     const ctx = this.ctx;
     const ssn = txn.session;
+    let r = await txnHook(ctx, txn, HookId.HttpTxnStart);
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
     if (ssn.blind) return failureReply(failure('http_request_denied', 405, 'Method Not Allowed', 'this port accepts CONNECT only'));
-    for (const id of [HookId.HttpTxnStart, HookId.HttpReadRequestHdr]) {
-      const r = await txnHook(ctx, txn, id);
-      if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
-    }
+    r = await txnHook(ctx, txn, HookId.HttpReadRequestHdr);
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
     const denied = checkMethod(ctx, txn);
     if (denied) return denied;
-    let r = await txnHook(ctx, txn, HookId.HttpPreRemap);
+    r = await txnHook(ctx, txn, HookId.HttpPreRemap);
     if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
 
     const route = remapFor(ctx, txn, ssn.localPort, isTlsSocket(ssn.socket));
@@ -176,7 +176,7 @@ export class HttpStateMachine {
       socket.destroy();
       return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
     }
-    applyRequestHeader(req, txn.clientReq, route.path, authority);
+    applyRequestHeader(req, txn.clientReq, route.path, route.target && !txn.interceptHandler ? authority : null);
     this.#forwarder.web(
       req,
       res,
@@ -272,8 +272,11 @@ function portOf(u: URL): number {
   return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
 }
 
-/** The request as it goes upstream: origin-form target, the hooks' header, no hop-by-hop fields. */
-function applyRequestHeader(req: IncomingMessage, hdr: Hdr, path: string, authority: string): void {
+/**
+ * The request as it goes upstream: origin-form target, the hooks' header, no hop-by-hop fields.
+ * `authority` (remapped or absolute-form, RFC 9112 3.2.2; ATS pristine_host_hdr 0) replaces Host.
+ */
+function applyRequestHeader(req: IncomingMessage, hdr: Hdr, path: string, authority: string | null): void {
   const out: Record<string, string | string[]> = {};
   const connTokens = (hdr.get('connection') ?? '').toLowerCase().split(',').map((t) => t.trim());
   for (const name of hdr.names()) {
@@ -282,7 +285,7 @@ function applyRequestHeader(req: IncomingMessage, hdr: Hdr, path: string, author
     const all = hdr.getAll(name);
     out[n] = all.length === 1 ? all[0]! : all;
   }
-  if (!out['host']) out['host'] = authority;
+  if (authority !== null) out['host'] = authority;
   req.headers = out as IncomingMessage['headers'];
   req.url = path;
 }

@@ -73,8 +73,22 @@ export class Acceptor {
     this.#tls = serverTls ? this.#tlsServer(serverTls) : null;
   }
 
+  /** Every accepted connection still open (sessions, handshakes, blind tunnels). */
+  readonly #sockets = new Set<Socket>();
+
+  /** Close every accepted connection (the end of a drain). */
+  destroyAll(): void {
+    // A forced close is a reset, so a client holding a half-open or keep-alive connection sees it.
+    for (const s of this.#sockets) {
+      if (s.writableEnded) s.destroy();
+      else s.resetAndDestroy();
+    }
+  }
+
   accept(kind: PortKind, socket: Socket): void {
     socket.on('error', noop);
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
     socket.setNoDelay(true);
     const ctx = this.#ctx;
     const d = ctx.config.ipAllow.acceptIn(addrOf(socket.remoteAddress, 0).address);
@@ -110,7 +124,6 @@ export class Acceptor {
     const rec = this.#ctx.config.records;
     const srv = tls.createServer({
       ...st.options(),
-      allowHalfOpen: true,
       handshakeTimeout: rec.handshakeTimeoutIn * 1000,
     });
     srv.on('secureConnection', (s: TLSSocket) => {

@@ -66,7 +66,7 @@ export class InboundTlsVConn implements TlsVConn {
     const list = ctx.hooks.vconn(id);
     if (list.length === 0) return { ok: true };
     return runChain<VConnHook>(
-      [list],
+      [() => list],
       (entry) => entry.fn(this, id),
       this.#resumer,
       id,

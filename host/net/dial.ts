@@ -52,7 +52,7 @@ export interface Dialed {
 let defaultClient: ClientTlsContext | null = null;
 
 function defaultClientContext(): ClientTlsContext {
-  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL', hasClientCert: false };
+  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL' };
   return defaultClient;
 }
 
@@ -224,12 +224,12 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
           }
         }
         if (dbgSsl.on) dbgSsl('TLS to %s (%s:%d): %s, %s', name, raw.remoteAddress, o.port, sock.getProtocol(), sock.authorized ? 'verified' : 'not verified');
-        if (o.awaitClientCertVerdict !== true || !ctx.hasClientCert || sock.getProtocol() !== 'TLSv1.3') {
+        if (o.awaitClientCertVerdict !== true || sock.getProtocol() !== 'TLSv1.3') {
           ok(sock);
           return;
         }
-        // TLS 1.3: the server judges our certificate after its Finished. A rejection arrives as an
-        // alert (error/close, still failing this dial); acceptance is shown by its session ticket.
+        // TLS 1.3: the server judges our certificate (or its absence) after its Finished. A refusal
+        // arrives as an alert (error/close, still failing this dial); acceptance shows as its session ticket.
         const confirm = (): void => {
           clearTimeout(timer);
           sock.removeListener('session', confirm);
@@ -246,7 +246,7 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
       const onClose = (): void =>
         fail(
           awaitingVerdict
-            ? failureOf('tls_protocol_error', `${name}: closed right after the TLS handshake: it refused our client certificate`)
+            ? failureOf('tls_protocol_error', `${name}: closed right after the TLS handshake: it refused our client certificate (or its absence)`)
             : failureOf('connection_terminated', `${name}: closed during the TLS handshake`),
         );
       sock.once('secureConnect', onSecure);

@@ -31,8 +31,6 @@ export interface ClientTlsContext {
   readonly secureContext: tls.SecureContext;
   readonly policy: VerifyServerPolicy;
   readonly properties: VerifyServerProperties;
-  /** A client certificate is configured (TLS 1.3 peers judge it only after the handshake). */
-  readonly hasClientCert: boolean;
 }
 
 function message(e: unknown): string {
@@ -105,7 +103,7 @@ export function buildClientTlsContext(ssl: RecordsConfig['ssl']): ClientTlsConte
   }
   if (problems.length > 0) fail(problems);
   try {
-    return { secureContext: tls.createSecureContext(opts), policy: ssl.verifyServerPolicy, properties: ssl.verifyServerProperties, hasClientCert: opts.cert !== undefined };
+    return { secureContext: tls.createSecureContext(opts), policy: ssl.verifyServerPolicy, properties: ssl.verifyServerProperties };
   } catch (e) {
     const what = opts.cert !== undefined ? `${RECORD.clientCert} ${ssl.clientCert ?? ''} / ${RECORD.clientKey} ${ssl.clientKey ?? ssl.clientCert ?? ''}` : `${RECORD.clientCa} ${ssl.clientCa ?? ''}`;
     return fail([`${what}: ${message(e)}`]);

@@ -29,7 +29,8 @@ const TICKS = 4;
  */
 function reset(s: Duplex): void {
   const r = (s as Duplex & { resetAndDestroy?: () => unknown }).resetAndDestroy;
-  if (s.destroyed || s instanceof tls.TLSSocket || typeof r !== 'function') {
+  // Node cannot reset a socket whose write side already ended (EINVAL, and the handle stays open).
+  if (s.destroyed || s.writableEnded || s instanceof tls.TLSSocket || typeof r !== 'function') {
     s.destroy();
     return;
   }

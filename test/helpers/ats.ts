@@ -14,6 +14,7 @@ const SYSTEM_CONFIG_DIR = '/etc/trafficserver';
 const DEFAULT_START_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5000;
 const POLL_MS = 25;
+const HOST_FILE_LOADED = /\(hostdb\) Loading host file/;
 
 export type AtsPortKind = 'http' | 'ssl' | 'blind';
 
@@ -35,14 +36,17 @@ export interface AtsOptions {
   tls?: AtsTls;
   /** proxy.config.http.connect_ports (ATS's default is 443 only). */
   connectPorts?: readonly number[];
-  /** proxy.config.diags.debug.tags (enables debug output, which goes to ATS's stdout). */
+  /** proxy.config.diags.debug.tags (enables debug output, which goes to ATS's stdout). Use this, not `records`. */
   debugTags?: string;
   /** File contents; each is empty unless given (sni.yaml is `sni: []`). */
   sslMulticert?: string;
   remap?: string;
   pluginConfig?: string;
   sniYaml?: string;
-  /** Written to etc/hosts and used as proxy.config.hostdb.host_file.path. */
+  /**
+   * Written to etc/hosts and used as proxy.config.hostdb.host_file.path; startAts then also waits (about 1 s)
+   * until HostDB has loaded it, which it shows through the `hostdb` debug tag (added to the tags).
+   */
   hosts?: string;
   /** Other files under the sandbox's etc/, by relative path. */
   files?: Record<string, string>;
@@ -125,7 +129,7 @@ function recordName(line: string): string | null {
   return RECORD_NAME.exec(line)?.[1] ?? null;
 }
 
-/** The harness's records: a loopback peer that resolves only through the hosts file and logs nothing to disk. */
+/** The harness's records: a loopback peer that resolves only through the hosts file and writes no access logs. */
 function baseRecords(dir: string, ports: readonly number[], opts: AtsOptions, deadDnsPort: number): string[] {
   const kinds = opts.listen ?? ['http'];
   const descriptors = kinds.map((k, i) => `${ports[i]}${k === 'http' ? '' : `:${k}`}:ip-in=127.0.0.1`);
@@ -133,16 +137,20 @@ function baseRecords(dir: string, ports: readonly number[], opts: AtsOptions, de
     'CONFIG proxy.config.admin.user_id STRING #-1',
     'CONFIG proxy.config.http.cache.http INT 0',
     'CONFIG proxy.config.url_remap.remap_required INT 0',
-    'CONFIG proxy.config.reverse_proxy.enabled INT 0',
     `CONFIG proxy.config.hostdb.host_file.path STRING ${join(dir, 'etc', 'hosts')}`,
     'CONFIG proxy.config.dns.resolv_conf STRING NULL',
     `CONFIG proxy.config.dns.nameservers STRING 127.0.0.1:${deadDnsPort}`,
+    // A name in neither the hosts file nor DNS: `500 Cannot find server.` after 2 s, not 30 s.
+    'CONFIG proxy.config.hostdb.lookup_timeout INT 2',
     'CONFIG proxy.config.log.logging_enabled INT 0',
     `CONFIG proxy.config.http.server_ports STRING ${descriptors.join(' ')}`,
   ];
   if (opts.connectPorts) lines.push(`CONFIG proxy.config.http.connect_ports STRING ${opts.connectPorts.join(' ')}`);
-  if (opts.debugTags) {
-    lines.push('CONFIG proxy.config.diags.debug.enabled INT 1', `CONFIG proxy.config.diags.debug.tags STRING ${opts.debugTags}`);
+  // HostDB reads the hosts file on its first background tick, about 1 s after start, and names asked before that
+  // go to the (dead) DNS: the `hostdb` tag shows when the file is in, and startAts waits for it.
+  const tags = [opts.debugTags, opts.hosts !== undefined ? 'hostdb' : undefined].filter((x) => x !== undefined && x !== '');
+  if (tags.length > 0) {
+    lines.push('CONFIG proxy.config.diags.debug.enabled INT 1', `CONFIG proxy.config.diags.debug.tags STRING ${tags.join('|')}`);
   }
   const tls = opts.tls;
   if (tls) {
@@ -255,6 +263,13 @@ export async function startAts(opts: AtsOptions = {}): Promise<Ats> {
         if (Date.now() > deadline) throw new Error(`traffic_server did not listen on ${port} in time`);
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
+    }
+    // Debug records given in `records` replace the `hostdb` tag: then nothing shows the load, so do not wait.
+    const waitForHosts = opts.hosts !== undefined && !/proxy\.config\.diags\.debug\.(tags|enabled)\s/.test(opts.records ?? '');
+    while (waitForHosts && !HOST_FILE_LOADED.test(logs())) {
+      if (exitedWith !== null) throw new Error(`traffic_server exited (${exitedWith}) before loading its hosts file`);
+      if (Date.now() > deadline) throw new Error('traffic_server did not load its hosts file in time');
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
   } catch (e) {
     const text = logs();

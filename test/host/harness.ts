@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Api } from '../../host/api/index.js';
-import { loadConfig } from '../../host/config/load.js';
-import { formatDiagnostic } from '../../host/config/load.js';
+import { formatDiagnostic, loadConfig } from '../../host/config/load.js';
 import { makeApi } from '../../host/core/api-impl.js';
 import { Host } from '../../host/core/host.js';
 import type { Bound } from '../../host/core/listeners.js';
@@ -18,7 +17,6 @@ import type { ConfigDirSpec } from '../helpers/config-dir.js';
 
 export interface StartedHost {
   readonly host: Host;
-  readonly dir: string;
   readonly bound: readonly Bound[];
   /** The first bound port of a kind (default: any). */
   port(kind?: Bound['kind']): number;
@@ -26,20 +24,42 @@ export interface StartedHost {
 
 export interface StartOptions {
   readonly hookDeadlineMs?: number;
-  /** Register hooks as plugin `name` before the hooks are locked (any number of plugins). */
-  readonly plugins?: Readonly<Record<string, (api: Api, host: Host) => void>>;
-  /** Also load plugin.config (after `plugins`). */
-  readonly loadPluginConfig?: boolean;
+  /** Register hooks as plugin `name` (its key) before the global hooks are locked. */
+  readonly plugins?: Readonly<Record<string, (api: Api) => void>>;
+}
+
+/** A server_ports value: one ephemeral port per kind, bound to 127.0.0.1 only. */
+export function loopbackPorts(...kinds: Bound['kind'][]): string {
+  return kinds.map((k) => `0${k === 'http' ? '' : `:${k}`}:ip-in=127.0.0.1`).join(' ');
 }
 
 /** Records every test host starts from: one ephemeral plain port, loopback only, short timeouts. */
-export const BASE_RECORDS: Readonly<Record<string, unknown>> = {
-  'http.server_ports': '0',
+const BASE_RECORDS: Readonly<Record<string, unknown>> = {
+  'http.server_ports': loopbackPorts('http'),
   'http.connect_ports': '*',
   'url_remap.remap_required': 0,
   'http.connect_attempts_timeout': 3,
   'ssl.handshake_timeout_in': 3,
 };
+
+/** Teardown: sessions get this long to finish (tests close their clients first), then are closed. */
+const DRAIN_MS = 1000;
+/** How long `host.stop(DRAIN_MS)` may take in a teardown. */
+const STOP_LIMIT_MS = 3000;
+
+/**
+ * `host.stop(drainMs)`, failing (instead of hanging the test file) when it does not resolve
+ * within `limitMs`: stop must force-close whatever is still open at the drain deadline.
+ */
+export async function stopWithin(host: Host, drainMs: number, limitMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, limitMs, false);
+  });
+  const stopped = await Promise.race([host.stop(drainMs).then(() => true), late]);
+  clearTimeout(timer);
+  if (!stopped) throw new Error(`host.stop(${drainMs}) did not resolve within ${limitMs} ms (a connection was left open)`);
+}
 
 /** Loads `spec` into a temp dir, starts a Host on it; everything is stopped in `t.after`. */
 export async function startHost(t: TestContext, spec: ConfigDirSpec, opts: StartOptions = {}): Promise<StartedHost> {
@@ -48,14 +68,12 @@ export async function startHost(t: TestContext, spec: ConfigDirSpec, opts: Start
   const loaded = loadConfig(cd.dir, {});
   if (!loaded.config) throw new Error(`config invalid:\n${loaded.diagnostics.map(formatDiagnostic).join('\n')}`);
   const host = new Host(loaded.config, { hookDeadlineMs: opts.hookDeadlineMs ?? 2000 });
-  t.after(() => host.stop(0));
-  for (const [name, setup] of Object.entries(opts.plugins ?? {})) setup(makeApi(name, host.ctx), host);
-  if (opts.loadPluginConfig) await host.loadPlugins();
+  t.after(() => stopWithin(host, DRAIN_MS, STOP_LIMIT_MS));
+  for (const [name, setup] of Object.entries(opts.plugins ?? {})) setup(makeApi(name, host.ctx));
   host.ctx.hooks.lock();
   const bound = await host.listen();
   return {
     host,
-    dir: cd.dir,
     bound,
     port: (kind) => {
       const b = bound.find((x) => kind === undefined || x.kind === kind);
@@ -68,11 +86,8 @@ export async function startHost(t: TestContext, spec: ConfigDirSpec, opts: Start
 export interface RawResponse {
   readonly statusLine: string;
   readonly status: number;
-  readonly reason: string;
   /** Lower-case names; repeated fields joined with `, `. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Header names in order, as received. */
-  readonly names: readonly string[];
   readonly body: Buffer;
 }
 
@@ -87,13 +102,14 @@ export async function waitUntil(cond: () => boolean, ms: number, what: string): 
 
 /** A client connection that buffers what it receives and reads HTTP responses off the front. */
 export class Conn {
-  readonly socket: net.Socket | tls.TLSSocket;
+  /** A socket, a TLS socket, or a virtual connection (`api.httpConnect`, an Intercept). */
+  readonly socket: Duplex;
   #buf = Buffer.alloc(0);
   #ended = false;
   #closed = false;
   #wake: (() => void) | null = null;
 
-  constructor(socket: net.Socket | tls.TLSSocket) {
+  constructor(socket: Duplex) {
     this.socket = socket;
     socket.on('error', () => undefined);
     socket.on('data', (b: Buffer) => {
@@ -185,17 +201,14 @@ export class Conn {
     const lines = this.#buf.subarray(0, end).toString('latin1').split('\r\n');
     this.#buf = this.#buf.subarray(end + 4);
     const statusLine = lines[0] ?? '';
-    const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine);
+    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(statusLine);
     if (!m) throw new Error(`bad status line ${JSON.stringify(statusLine)}`);
     const status = Number(m[1]);
     const headers: Record<string, string> = {};
-    const names: string[] = [];
     for (const l of lines.slice(1)) {
       const i = l.indexOf(':');
-      const name = l.slice(0, i).trim();
-      const n = name.toLowerCase();
+      const n = l.slice(0, i).trim().toLowerCase();
       const v = l.slice(i + 1).trim();
-      if (!(n in headers)) names.push(name);
       headers[n] = n in headers ? `${headers[n]}, ${v}` : v;
     }
     let body: Buffer;
@@ -203,7 +216,7 @@ export class Conn {
     else if (headers['content-length'] !== undefined) body = await this.bytes(Number(headers['content-length']), ms);
     else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = await this.#chunked(ms);
     else body = await this.rest(ms);
-    return { statusLine, status, reason: m[2] ?? '', headers, names, body };
+    return { statusLine, status, headers, body };
   }
 
   async #chunked(ms: number): Promise<Buffer> {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { ErrorCode, Event, HookId, ProxyError, VConnHookId } from '../../host/api/index.js';
 import type { Hook, Txn } from '../../host/api/index.js';
 import { makeApi } from '../../host/core/api-impl.js';
@@ -17,7 +18,7 @@ const T = { timeout: 15_000 };
 const DEADLINE_MS = 300;
 
 /** A host whose READ_REQUEST_HDR hook is `hook` for paths starting `/bad`, and a plain continue otherwise. */
-async function hostWith(t: Parameters<typeof startHost>[0], hook: Hook): Promise<{ port: number; origin: TestServer }> {
+async function hostWith(t: TestContext, hook: Hook): Promise<{ port: number; origin: TestServer }> {
   const origin = await httpOrigin();
   t.after(() => origin.close());
   const h = await startHost(t, {}, {

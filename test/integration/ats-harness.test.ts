@@ -2,7 +2,7 @@
  * Proves the real-ATS peer used by the tls_bridge interop tests: an `ssl` port that requires a client
  * certificate (certification_level 2) and tunnels CONNECT to the ports in connect_ports.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect, type TLSSocket } from 'node:tls';
@@ -67,27 +67,44 @@ test('real ATS: ssl port with certification_level 2 tunnels CONNECT for a client
     listen: ['ssl'],
     tls: { cert: serverPair.cert, key: serverPair.key, clientCa: pki.ca, certificationLevel: 2 },
     connectPorts: [echo.port],
+    hosts: '127.0.0.1 echo.test\n',
     t,
   });
-  t.diagnostic(`ATS accepted connections ${Date.now() - started} ms after spawn`);
+  t.diagnostic(`ATS ready (port open, hosts file loaded) ${Date.now() - started} ms after spawn`);
   const ca = readFileSync(pki.ca);
 
-  await t.test('with a client certificate: CONNECT gets 200 and the tunnel echoes', async (st) => {
+  /** Opens TLS with the client certificate, sends CONNECT `target`, and returns the reply head and the rest. */
+  const connectVia = async (target: string, st: TestContext): Promise<{ s: TLSSocket; head: string; rest: Buffer }> => {
     const s = connect({ host: '127.0.0.1', port: ats.port, servername: 'peer.test', ca, ...loadPair(clientPair) });
     st.after(() => s.destroy());
     await new Promise<void>((resolve, reject) => {
       s.once('secureConnect', resolve);
       s.once('error', reject);
     });
-    s.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`);
-    const head = await readUntil(s, (b) => b.includes('\r\n\r\n'));
-    const end = head.indexOf('\r\n\r\n') + 4;
-    assert.match(head.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 200 /, ats.logs());
+    s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    const got = await readUntil(s, (b) => b.includes('\r\n\r\n'));
+    const end = got.indexOf('\r\n\r\n') + 4;
+    return { s, head: got.subarray(0, end).toString('latin1'), rest: got.subarray(end) };
+  };
+
+  await t.test('with a client certificate: CONNECT gets 200 and the tunnel echoes', async (st) => {
+    const { s, head, rest } = await connectVia(`127.0.0.1:${echo.port}`, st);
+    assert.match(head, /^HTTP\/1\.1 200 /, ats.logs());
     const payload = Buffer.from('hello through a real ATS tunnel\n');
     s.write(payload);
-    const echoed = await readUntil(s, (b) => b.length >= payload.length, head.subarray(end));
-    assert.deepEqual(echoed, payload);
+    assert.deepEqual(await readUntil(s, (b) => b.length >= payload.length, rest), payload);
     s.end();
+  });
+
+  await t.test('names resolve through the hosts file; an unknown name gets 500 after the 2 s lookup timeout', async (st) => {
+    const named = await connectVia(`echo.test:${echo.port}`, st);
+    assert.match(named.head, /^HTTP\/1\.1 200 /, ats.logs());
+    named.s.write('by name');
+    assert.equal((await readUntil(named.s, (b) => b.length >= 7, named.rest)).toString(), 'by name');
+    const asked = Date.now();
+    const unknown = await connectVia(`unknown.test:${echo.port}`, st);
+    assert.match(unknown.head, /^HTTP\/1\.1 500 Cannot find server/);
+    t.diagnostic(`unknown name answered after ${Date.now() - asked} ms`);
   });
 
   await t.test('without a client certificate: the handshake is refused and no tunnel opens', async (st) => {

@@ -15,7 +15,7 @@ import type { Proxy } from '../helpers/proc.js';
 import { httpOrigin } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { requireTool } from '../helpers/tools.js';
-import { assertFailure, Conn, exchange } from '../host/harness.js';
+import { assertFailure, Conn, exchange, loopbackPorts } from '../host/harness.js';
 
 const T = { timeout: 20_000 };
 
@@ -26,7 +26,7 @@ after(async () => {
 
 /** A tsproxy process on `spec` (loopback port 0), stopped after every test. */
 async function proxyOn(spec: ConfigDirSpec): Promise<Proxy> {
-  const dir = await makeConfigDir({ ...spec, records: { 'http.server_ports': '0', ...spec.records } });
+  const dir = await makeConfigDir({ ...spec, records: { 'http.server_ports': loopbackPorts('http'), ...spec.records } });
   cleanups.push(() => dir.cleanup());
   const p = await startTsproxy(dir.dir);
   cleanups.push(async () => void (await p.stop()));

@@ -16,7 +16,7 @@ import type { CertPair, Pki } from '../helpers/pki.js';
 import { httpOrigin, tlsOrigin } from '../helpers/servers.js';
 import type { TestServer } from '../helpers/servers.js';
 import { has } from '../helpers/tools.js';
-import { Conn, startHost, waitUntil } from '../host/harness.js';
+import { Conn, loopbackPorts, startHost, waitUntil } from '../host/harness.js';
 import type { StartedHost } from '../host/harness.js';
 
 const T = { timeout: 20_000, skip: has('openssl') ? false : 'openssl not installed: the test PKI is made with it' };
@@ -49,7 +49,7 @@ async function tlsHost(t: TestContext, origin: TestServer, o: TlsHostOptions = {
   const h = await startHost(
     t,
     {
-      records: { 'http.server_ports': '0:ssl', ...o.records },
+      records: { 'http.server_ports': loopbackPorts('ssl'), ...o.records },
       sslMulticert: `dest_ip=* ssl_cert_name=${certA.cert} ssl_key_name=${certA.key}\nssl_cert_name=${certB.cert} ssl_key_name=${certB.key}\n`,
       remap: `map https://a.test/ http://127.0.0.1:${origin.port}/a/\nmap https://b.test/ http://127.0.0.1:${origin.port}/b/\n`,
     },
@@ -87,11 +87,13 @@ test('an ssl port terminates TLS with the ssl_multicert certificate SNI selects,
     assert.equal(await get(c, name, '/x'), `GET ${path}\n`);
     c.close();
   }
-  // No SNI, or a name no certificate has: the dest_ip=* certificate.
+  // A name no certificate has: the dest_ip=* certificate (and no remap rule: 404).
   const c = await tlsConn(h.port('ssl'), 'other.test', { checkServerIdentity: () => undefined });
   assert.equal((c.socket as tls.TLSSocket).getPeerCertificate().subject?.CN, 'a.test');
+  c.write('GET /x HTTP/1.1\r\nHost: other.test\r\n\r\n');
+  assert.equal((await c.response()).statusLine, 'HTTP/1.1 404 Not Found on Accelerator');
   c.close();
-  assert.equal(h.requests(), 2);
+  assert.equal(h.requests(), 3);
 });
 
 test('certification_level 2: a client without a certificate never reaches a hook; one with a CA-signed certificate does', T, async (t) => {

@@ -38,9 +38,11 @@ function closedBy(s: Socket): Promise<void> {
   });
 }
 
-test('echoServer echoes and answers a half-close with FIN; close() closes open connections', { timeout: 10_000 }, async () => {
+test('echoServer echoes and answers a half-close with FIN; close() closes open connections', { timeout: 10_000 }, async (t) => {
   const echo = await echoServer();
-  assert.equal((await exchange(echo.port, 'abc\x00\xff')).toString('latin1'), 'abc\x00\xff');
+  t.after(() => echo.close());
+  const bytes = Buffer.from([0x61, 0x00, 0xff, 0x0d, 0x0a]);
+  assert.deepEqual(await exchange(echo.port, bytes), bytes);
   const idle = await connected(echo.port);
   const gone = closedBy(idle);
   await echo.close();
