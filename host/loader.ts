@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrorCode, ProxyError } from './api/errors.js';
 import { PluginArgsError } from './api/plugin-args-error.js';
-import type { Api, Plugin, PluginDiagnostic } from './api/types.js';
+import type { Api, Plugin, PluginDiagnostic, PluginVerifyContext } from './api/types.js';
 import type { Config, Diagnostic, PluginLine } from './config/types.js';
 
 /** Built-in plugins, by ATS name without `.so`. */
@@ -55,6 +55,11 @@ export async function importPlugin(l: PluginLine, pluginDir: string): Promise<Lo
   return { line: l, plugin, name: plugin.info.name };
 }
 
+/** What `verify` and `api.pluginLine` say about where a plugin was named. */
+export function verifyContext(configDir: string, l: PluginLine): PluginVerifyContext {
+  return { configDir, file: l.file, line: l.line, cols: l.cols };
+}
+
 function toDiag(d: PluginDiagnostic): Diagnostic {
   return { file: d.file, line: d.line, col: d.col, message: d.message, severity: d.severity ?? 'error' };
 }
@@ -65,7 +70,7 @@ export async function verifyPlugins(config: Pick<Config, 'plugins' | 'configDir'
   for (const l of config.plugins) {
     try {
       const { plugin } = await importPlugin(l, config.records.pluginDir);
-      if (plugin.verify) out.push(...plugin.verify({ configDir: config.configDir, file: l.file, line: l.line }, [l.name, ...l.args]).map(toDiag));
+      if (plugin.verify) out.push(...plugin.verify(verifyContext(config.configDir, l), [l.name, ...l.args]).map(toDiag));
     } catch (err) {
       out.push({ file: l.file, line: l.line, col: 1, message: messageOf(err, l), severity: 'error' });
     }
@@ -80,12 +85,12 @@ function messageOf(err: unknown, l: PluginLine): string {
 }
 
 /** Load and init every plugin in plugin.config order. Throws on the first failure (fatal at start). */
-export async function initPlugins(config: Config, apiFor: (name: string) => Api): Promise<LoadedPlugin[]> {
+export async function initPlugins(config: Config, apiFor: (name: string, where: PluginVerifyContext) => Api): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
   for (const l of config.plugins) {
     const p = await importPlugin(l, config.records.pluginDir);
     try {
-      await p.plugin.init(apiFor(p.name), [l.name, ...l.args]);
+      await p.plugin.init(apiFor(p.name, verifyContext(config.configDir, l)), [l.name, ...l.args]);
     } catch (err) {
       if (err instanceof PluginArgsError) throw err;
       throw new ProxyError(ErrorCode.PLUGIN_INIT, `${where(l)}: plugin '${p.name}' failed to initialise: ${(err as Error)?.message ?? String(err)}`, { cause: err });

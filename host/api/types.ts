@@ -209,6 +209,8 @@ export interface Records {
 export interface Api {
   /** `TSConfigDirGet`. */
   readonly configDir: string;
+  /** Where this plugin was named in plugin.config (what `verify` receives), for argument diagnostics. */
+  readonly pluginLine: PluginVerifyContext;
   readonly records: Records;
   /** `TSHttpHookAdd`: a global hook. Only during `init`; later throws PXY_ERR_HOOK_AFTER_START. */
   httpHookAdd(id: HttpHookId, hook: Hook): void;
@@ -268,4 +270,6 @@ export interface PluginVerifyContext {
   /** plugin.config path and the line the plugin was named on. */
   readonly file: string;
   readonly line: number;
+  /** 1-based columns of `args[0]`, `args[1]`, ... on that line, when the host knows them. */
+  readonly cols?: readonly number[];
 }

@@ -107,7 +107,7 @@ export function parsePluginConfig(
       }
       return String(value);
     });
-    if (ok) plugins.push({ file, line: lineNo, name: first.text, args });
+    if (ok) plugins.push({ file, line: lineNo, name: first.text, args, cols: tokens.map((t) => t.col) });
   });
   return { value: plugins, diagnostics };
 }

@@ -91,6 +91,8 @@ export interface PluginLine {
   readonly name: string;
   /** Arguments after the name, `$record` expanded, quotes removed. */
   readonly args: readonly string[];
+  /** 1-based columns of the name and of each argument (`[nameCol, ...argCols]`). */
+  readonly cols: readonly number[];
 }
 
 // ---------------------------------------------------------------- remap.config

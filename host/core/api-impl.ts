@@ -1,14 +1,17 @@
 /** The Api object each plugin's `init` receives: the host's calls, bound to that plugin's name. */
 import { Event } from '../api/events.js';
-import type { Api, Hook, HttpConnectOptions, TunnelOptions } from '../api/types.js';
+import { join } from 'node:path';
+import type { Api, Hook, HttpConnectOptions, PluginVerifyContext, TunnelOptions } from '../api/types.js';
 import { diags } from '../diags.js';
 import { createTunnel } from '../net/tunnel.js';
 import type { HostContext } from './context.js';
 
-export function makeApi(plugin: string, ctx: HostContext): Api {
+/** `where`: the plugin.config line that named the plugin (a plugin made in-process has none). */
+export function makeApi(plugin: string, ctx: HostContext, where?: PluginVerifyContext): Api {
   const idleMs = ctx.config.records.noActivityTimeoutIn * 1000;
   return {
     configDir: ctx.config.configDir,
+    pluginLine: where ?? { configDir: ctx.config.configDir, file: join(ctx.config.configDir, 'plugin.config'), line: 0, cols: [] },
     records: { get: (name: string) => ctx.config.records.values.get(name) },
     httpHookAdd: (id, hook) => ctx.hooks.add(id, hook, plugin),
     vconnHookAdd: (id, hook) => ctx.hooks.addVConn(id, hook, plugin),

@@ -58,7 +58,7 @@ export class Host {
 
   /** Import and init every plugin.config line, in order; then global hooks are locked. */
   async loadPlugins(): Promise<void> {
-    this.#plugins = await initPlugins(this.ctx.config, (name) => makeApi(name, this.ctx));
+    this.#plugins = await initPlugins(this.ctx.config, (name, where) => makeApi(name, this.ctx, where));
     this.ctx.hooks.lock();
   }
 

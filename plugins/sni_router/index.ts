@@ -7,7 +7,7 @@
  * on a new connection): new connections use the new table; a broken file keeps the old one.
  */
 import { channel } from 'node:diagnostics_channel';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { PluginArgsError, VConnHookId } from '../../host/api/index.js';
 import type { Api, DbgCtl, Plugin, PluginDiagnostic, PluginVerifyContext, TlsVConn } from '../../host/api/index.js';
@@ -137,26 +137,13 @@ function clientHelloHook(holder: TableHolder, dbg: DbgCtl, stats: Stats): (vc: T
   };
 }
 
-/** Where `init` was named in plugin.config, for argument diagnostics (the Api does not say). */
-function pluginLine(configDir: string): PluginVerifyContext {
-  const file = join(configDir, 'plugin.config');
-  let line = 1;
-  try {
-    const found = readFileSync(file, 'utf8').split('\n').findIndex((l) => /^\s*\S*sni_router(\.so|\.js)?(\s|$)/.test(l));
-    if (found >= 0) line = found + 1;
-  } catch {
-    // no plugin.config to point at: line 1
-  }
-  return { configDir, file, line };
-}
-
 function verify(ctx: PluginVerifyContext, args: readonly string[]): PluginDiagnostic[] {
   const { file, diagnostics } = parseArgs(ctx, args);
   return diagnostics.length > 0 ? diagnostics : loadSniYaml(file, ctx.configDir).diagnostics;
 }
 
 function init(api: Api, args: readonly string[]): void {
-  const { file, diagnostics: argProblems } = parseArgs(pluginLine(api.configDir), args);
+  const { file, diagnostics: argProblems } = parseArgs(api.pluginLine, args);
   if (argProblems.length > 0) throw new PluginArgsError(argProblems);
   const stamp = stampOf(file);
   const { table, diagnostics } = loadSniYaml(file, api.configDir);

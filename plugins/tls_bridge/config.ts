@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { PluginDiagnostic, PluginVerifyContext } from '../../host/api/index.js';
 import { TlsBridgeErrorCode, bridgeMessage, type TlsBridgeErrorCodeT } from './errors.js';
 
@@ -209,32 +209,11 @@ export function parseBridgeArgs(
 }
 
 /** Columns of `args` on the plugin.config line that named the plugin (1s if it cannot be read). */
-function argColumns(ctx: PluginVerifyContext, read: ReadText): number[] {
+function argColumns(ctx: PluginVerifyContext, read: ReadText): readonly number[] {
+  if (ctx.cols !== undefined) return ctx.cols;
   try {
     return pluginLineTokens(read(ctx.file).split('\n')[ctx.line - 1] ?? '').map((t) => t.col);
   } catch {
     return [];
   }
-}
-
-/**
- * Where the plugin was named, when the host gives `init` no location: the first line of
- * `<configDir>/plugin.config` whose tokens are exactly `args`, else line 1 of that file.
- */
-export function locatePluginLine(
-  configDir: string,
-  args: readonly string[],
-  read: ReadText = readText,
-): PluginVerifyContext {
-  const file = join(configDir, PLUGIN_CONFIG_NAME);
-  let line = 1;
-  try {
-    const want = args.join('\u0000');
-    const lines = read(file).split('\n');
-    const found = lines.findIndex((l) => pluginLineTokens(l).map((t) => t.text).join('\u0000') === want);
-    if (found >= 0) line = found + 1;
-  } catch {
-    // No plugin.config to point at: keep line 1.
-  }
-  return { configDir, file, line };
 }

@@ -8,7 +8,7 @@
 import { Event, HookId, PluginArgsError, TxnCntl } from '../../host/api/index.js';
 import type { Api, Hook, Plugin, PluginDiagnostic, PluginVerifyContext, Txn } from '../../host/api/index.js';
 import { Bridge, PLUGIN_NAME, PLUGIN_TAG, type BridgeEnv } from './bridge.js';
-import { locatePluginLine, parseBridgeArgs, type BridgeConfig } from './config.js';
+import { parseBridgeArgs, type BridgeConfig } from './config.js';
 import { TlsBridgeErrorCode, bridgeMessage } from './errors.js';
 
 export const NO_DESTINATIONS = 'No destinations defined, plugin disabled';
@@ -41,7 +41,7 @@ function verify(ctx: PluginVerifyContext, args: readonly string[]): PluginDiagno
 }
 
 function init(api: Api, args: readonly string[]): void {
-  const { config, diagnostics } = parseBridgeArgs(locatePluginLine(api.configDir, args), args);
+  const { config, diagnostics } = parseBridgeArgs(api.pluginLine, args);
   if (diagnostics.length > 0) throw new PluginArgsError(diagnostics);
   const dbg = api.dbgCtl(PLUGIN_TAG);
   if (config.rules.length === 0) {

@@ -58,7 +58,7 @@ test('loadConfig: a valid directory gives one Config', { timeout: 10_000 }, (t) 
   assert.ok(config);
   assert.equal(config.configDir, dir);
   assert.deepEqual(config.plugins, [
-    { file: 'plugin.config', line: 2, name: 'tls_bridge.so', args: ['.*[.]service[.]com', 'peer.ats:4443', '443 4443'] },
+    { file: 'plugin.config', line: 2, name: 'tls_bridge.so', args: ['.*[.]service[.]com', 'peer.ats:4443', '443 4443'], cols: [1, 15, 34, 48] },
   ]);
   const hit = config.remap.lookup({ scheme: 'https', host: 'peer.ats', port: 4443, path: '/', recvPort: 8080, method: 'CONNECT' });
   assert.equal(hit?.kind, 'map');

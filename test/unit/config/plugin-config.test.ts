@@ -27,10 +27,10 @@ test('plugin.config: lines, comments, quotes and $record expansion', { timeout: 
   const { value, diagnostics } = parsePluginConfig(text, 'plugin.config', RECORDS);
   assert.deepEqual(diagnostics, []);
   assert.deepEqual(value, [
-    { file: 'plugin.config', line: 4, name: 'tls_bridge.so', args: ['.*[.]service[.]com', 'peer.ats:4443'] },
-    { file: 'plugin.config', line: 5, name: './local.js', args: ['two words', '', '30000'] },
-    { file: 'plugin.config', line: 6, name: 'x.so', args: ['443 4443', 'arg'] },
-    { file: 'plugin.config', line: 8, name: 'crlf.so', args: ['a', 'b'] },
+    { file: 'plugin.config', line: 4, name: 'tls_bridge.so', args: ['.*[.]service[.]com', 'peer.ats:4443'], cols: [1, 15, 34] },
+    { file: 'plugin.config', line: 5, name: './local.js', args: ['two words', '', '30000'], cols: [4, 15, 27, 30] },
+    { file: 'plugin.config', line: 6, name: 'x.so', args: ['443 4443', 'arg'], cols: [1, 6, 41] },
+    { file: 'plugin.config', line: 8, name: 'crlf.so', args: ['a', 'b'], cols: [1, 9, 11] },
   ]);
 });
 

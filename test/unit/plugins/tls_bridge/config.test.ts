@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import {
   compileRule,
   isValidPeer,
-  locatePluginLine,
   parseBridgeArgs,
   parseBridgeFile,
   pluginLineTokens,
@@ -220,21 +219,11 @@ test('plugin.config tokens: quotes and # comments as the host reads them', () =>
   assert.deepEqual(pluginLineTokens('# all comment'), []);
 });
 
-test('locatePluginLine finds the line naming the plugin with these arguments', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tls-bridge-loc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'plugin.config'), 'x.so\ntls_bridge.so a b\ntls_bridge.so "c" d # two\n');
-  assert.equal(locatePluginLine(dir, ['tls_bridge.so', 'c', 'd']).line, 3);
-  assert.equal(locatePluginLine(dir, ['tls_bridge.so', 'a', 'b']).line, 2);
-  assert.equal(locatePluginLine(dir, ['tls_bridge.so', 'zz']).line, 1);
-  assert.equal(locatePluginLine(join(dir, 'none'), ['tls_bridge.so']).line, 1);
-});
-
 test('verify returns the diagnostics; init throws PluginArgsError with the same ones', (t) => {
   const c = configDir(t, 'tls_bridge.so --bogus a[.]com');
   const diags = plugin.verify?.(c.ctx, c.args) ?? [];
   assert.equal(diags.length, 2);
-  const api = { configDir: c.dir } as unknown as Parameters<typeof plugin.init>[0];
+  const api = { configDir: c.dir, pluginLine: c.ctx } as unknown as Parameters<typeof plugin.init>[0];
   assert.throws(
     () => plugin.init(api, c.args),
     (err: unknown) => {

@@ -165,6 +165,7 @@ export class FakeApi {
     const self = this;
     return {
       configDir: this.configDir,
+      pluginLine: { configDir: this.configDir, file: `${this.configDir}/plugin.config`, line: 1 },
       records: { get: () => undefined },
       httpHookAdd: (id: number, hook: Hook) => this.globalHooks.push([id, hook]),
       vconnHookAdd: () => undefined,
