@@ -128,9 +128,10 @@ export class Acceptor {
     });
     srv.on('secureConnection', (s: TLSSocket) => {
       s.setNoDelay(true);
-      const fwd = this.#forwards.get(s.remotePort ?? -1);
+      const key = `${s.remoteAddress}:${s.remotePort}`;
+      const fwd = this.#forwards.get(key);
       if (fwd) {
-        this.#forwards.delete(s.remotePort ?? -1);
+        this.#forwards.delete(key);
         void this.#forward(s, fwd);
         return;
       }
@@ -139,14 +140,15 @@ export class Acceptor {
     });
     srv.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
       this.#ctx.stats.inc('ssl.handshake_error');
+      this.#forwards.delete(`${s.remoteAddress}:${s.remotePort}`);
       if (dbgSsl.on) dbgSsl('handshake with %s failed: %s', s.remoteAddress, err.code ?? err.message);
       s.destroy();
     });
     return srv;
   }
 
-  /** Sockets terminated for a forward route, by client port (unique per live connection here). */
-  readonly #forwards = new Map<number, Extract<VcDecision, { kind: 'forward' }>>();
+  /** Sockets terminated for a forward route, by client address and port. */
+  readonly #forwards = new Map<string, Extract<VcDecision, { kind: 'forward' }>>();
 
   async #acceptTls(socket: Socket): Promise<void> {
     const ctx = this.#ctx;
@@ -183,7 +185,7 @@ export class Acceptor {
         return this.#blindTunnel(socket, raw, d.target.host, d.target.port, d.target.dynamicPort === true);
       case 'forward':
         if (d.target && this.#tls) {
-          this.#forwards.set(socket.remotePort ?? -1, d);
+          this.#forwards.set(`${socket.remoteAddress}:${socket.remotePort}`, d);
           return this.#terminate(socket, raw);
         }
         socket.destroy();
@@ -225,7 +227,7 @@ export class Acceptor {
   async #forward(s: TLSSocket, d: Extract<VcDecision, { kind: 'forward' }>): Promise<void> {
     const ctx = this.#ctx;
     s.on('error', noop);
-    const up = await dialUpstream(ctx, { host: d.target.host, port: d.target.port, tls: d.tls, method: 'CONNECT' });
+    const up = await dialUpstream(ctx, { host: d.target.host, port: d.target.port, tls: d.tls, method: 'CONNECT', alpn: d.alpn });
     if (!isOk(up)) {
       ctx.stats.inc(`tunnel.${up.type}`);
       s.destroy();

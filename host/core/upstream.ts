@@ -78,7 +78,10 @@ export function isOk(x: Upstream | Failure): x is Upstream {
 }
 
 /** Resolve (hosts file, then DNS), apply ip_allow `out`, connect (and TLS), refuse a loop to ourselves. */
-export async function dialUpstream(ctx: HostContext, o: { host: string; port: number; tls: boolean; method: string }): Promise<Upstream | Failure> {
+export async function dialUpstream(
+  ctx: HostContext,
+  o: { host: string; port: number; tls: boolean; method: string; alpn?: readonly string[] },
+): Promise<Upstream | Failure> {
   const rec = ctx.config.records;
   let up: Upstream;
   try {
@@ -92,6 +95,7 @@ export async function dialUpstream(ctx: HostContext, o: { host: string; port: nu
       checkOut: (ip: string) => ctx.config.ipAllow.checkOut(ip, o.method),
       tlsClient: ctx.clientTls,
       awaitClientCertVerdict: o.method === 'CONNECT',
+      ...(o.alpn && o.alpn.length > 0 ? { alpn: o.alpn } : {}),
     });
   } catch (err) {
     const f = isFailure(err) ? err : classify(err, 'connect');
