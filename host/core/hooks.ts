@@ -16,7 +16,7 @@ export interface Entry<F> {
 const HTTP_IDS = new Set<number>(Object.values(HookId));
 const VCONN_IDS = new Set<string>(Object.values(VConnHookId));
 
-export function checkHttpHookId(id: number): asserts id is HttpHookId {
+function checkHttpHookId(id: number): asserts id is HttpHookId {
   if (!HTTP_IDS.has(id)) throw new ProxyError(ErrorCode.HOOK_BAD_ID, `unknown HTTP hook id ${id}`);
 }
 

@@ -105,7 +105,7 @@ function stripPort(hostport: string): string {
 }
 
 /** The host of an absolute URL (`http://h:1/x`, `https://h:1`) or an authority (`h:443`); null for origin form. */
-export function hostOfTarget(target: string): string | null {
+function hostOfTarget(target: string): string | null {
   if (target.startsWith('/') || target === '*' || target === '') return null;
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
   const rest = scheme ? target.slice(scheme[0].length) : target;

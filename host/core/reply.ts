@@ -8,7 +8,7 @@ import { failure, proxyStatusHeader } from '../net/proxy-status.js';
 import type { Failure } from '../net/proxy-status.js';
 import { Hdr } from './http-hdr.js';
 
-export const SERVER_NAME = 'tsproxy';
+const SERVER_NAME = 'tsproxy';
 
 /** A response header with the fields every reply carries. */
 export function responseHdr(status: number, reason: string): Hdr {

@@ -1,4 +1,4 @@
-/** Counters per outcome (ATS's proxy.process.*), readable in-process with `snapshot()`. */
+/** Counters per outcome (ATS's proxy.process.*), readable in-process with `get(name)`. */
 export class Stats {
   #c = new Map<string, number>();
 
@@ -8,9 +8,5 @@ export class Stats {
 
   get(name: string): number {
     return this.#c.get(name) ?? 0;
-  }
-
-  snapshot(): Record<string, number> {
-    return Object.fromEntries(this.#c);
   }
 }

@@ -18,7 +18,7 @@ function defaultPort(scheme: string): number {
 }
 
 /** Split `host[:port]` (IPv6 in brackets). */
-export function splitHostPort(s: string): { host: string; port: number | null } {
+function splitHostPort(s: string): { host: string; port: number | null } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]*)(?::(\d+))?$/.exec(s);
   if (!m) return { host: s, port: null };
   return { host: m[1]!, port: m[2] ? Number(m[2]) : null };

@@ -161,7 +161,9 @@ for (const port of [25, 6379]) {
     const h = await mainHost(t, { 'http.connect_ports': `1024-6378 6380-65535` });
     const { res } = await connect(h.port('http'), `127.0.0.1:${port}`);
     assertFailure(res, 'HTTP/1.1 403 Tunnel Forbidden', 'http_request_denied');
+    assert.equal(h.host.ctx.stats.get('connect.port_forbidden'), 1, 'one counter per outcome');
     await assertServes(h.port('http'), echo);
+    assert.equal(h.host.ctx.stats.get('connect.tunnels'), 1);
   });
 }
 
