@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RecordsConfig } from '../../../host/config/types.js';
 
 export interface CertFiles {
   readonly cert: string;
@@ -75,3 +76,16 @@ export function makePki(): Pki {
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** proxy.config.ssl.* with nothing configured (ENFORCED, ALL, system roots): tests spread it and set what they need. */
+export const SSL_BASE: RecordsConfig['ssl'] = {
+  serverCertDir: '/',
+  serverKeyDir: '/',
+  clientCaForInbound: null,
+  certificationLevel: 0,
+  verifyServerPolicy: 'ENFORCED',
+  verifyServerProperties: 'ALL',
+  clientCa: null,
+  clientCert: null,
+  clientKey: null,
+};

@@ -4,12 +4,12 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
-import type { HostsTable, RecordsConfig, VerifyServerPolicy, VerifyServerProperties } from '../../../host/config/types.js';
+import type { HostsTable, VerifyServerPolicy, VerifyServerProperties } from '../../../host/config/types.js';
 import { diags } from '../../../host/diags.js';
 import { dial, type DialOptions, type Dialed } from '../../../host/net/dial.js';
 import { classify, isFailure, type Failure } from '../../../host/net/proxy-status.js';
 import { buildClientTlsContext, type ClientTlsContext } from '../../../host/net/tls-context.js';
-import { hasOpenssl, makePki, type Pki } from './certs.js';
+import { hasOpenssl, makePki, SSL_BASE, type Pki } from './certs.js';
 
 function hostsTable(entries: Record<string, string[]>): HostsTable {
   return { lookup: (name) => entries[name.toLowerCase()] ?? [] };
@@ -209,17 +209,6 @@ before(() => {
 });
 after(() => pki?.remove());
 
-const SSL_BASE: RecordsConfig['ssl'] = {
-  serverCertDir: '/',
-  serverKeyDir: '/',
-  clientCaForInbound: null,
-  certificationLevel: 0,
-  verifyServerPolicy: 'ENFORCED',
-  verifyServerProperties: 'ALL',
-  clientCa: null,
-  clientCert: null,
-  clientKey: null,
-};
 
 function clientCtx(k: Pki, policy: VerifyServerPolicy, properties: VerifyServerProperties, cert?: { cert: string; key: string }): ClientTlsContext {
   return buildClientTlsContext({

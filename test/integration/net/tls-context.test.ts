@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import tls from 'node:tls';
 import { ErrorCode, ProxyError } from '../../../host/api/errors.js';
-import type { RecordsConfig, SslCertEntry } from '../../../host/config/types.js';
+import type { SslCertEntry } from '../../../host/config/types.js';
 import { buildClientTlsContext, buildServerContexts, type ServerTlsOptions } from '../../../host/net/tls-context.js';
-import { hasOpenssl, makePki, type Pki } from './certs.js';
+import { hasOpenssl, makePki, SSL_BASE, type Pki } from './certs.js';
 
 let pki: Pki | null = null;
 before(() => {
@@ -18,17 +18,6 @@ after(() => pki?.remove());
 
 const NO_PKI = 'openssl CLI not found: cannot make test certificates';
 
-const SSL: RecordsConfig['ssl'] = {
-  serverCertDir: '/',
-  serverKeyDir: '/',
-  clientCaForInbound: null,
-  certificationLevel: 0,
-  verifyServerPolicy: 'ENFORCED',
-  verifyServerProperties: 'ALL',
-  clientCa: null,
-  clientCert: null,
-  clientKey: null,
-};
 
 function configError(fn: () => unknown): ProxyError {
   try {
@@ -81,12 +70,12 @@ test('client context: CA from a file and from a directory of PEM files (other fi
   copyFileSync(pki.untrustedCa, join(dir, 'b.crt'));
   writeFileSync(join(dir, 'README'), 'not a certificate\n');
   for (const ca of [pki.ca, dir]) {
-    const ctx = buildClientTlsContext({ ...SSL, clientCa: ca, verifyServerPolicy: 'PERMISSIVE', verifyServerProperties: 'NAME' });
+    const ctx = buildClientTlsContext({ ...SSL_BASE, clientCa: ca, verifyServerPolicy: 'PERMISSIVE', verifyServerProperties: 'NAME' });
     assert.ok(ctx.secureContext instanceof Object);
     assert.equal(ctx.policy, 'PERMISSIVE');
     assert.equal(ctx.properties, 'NAME');
   }
-  assert.ok(buildClientTlsContext({ ...SSL, clientCa: pki.ca, clientCert: pki.client.cert, clientKey: pki.client.key }).secureContext);
+  assert.ok(buildClientTlsContext({ ...SSL_BASE, clientCa: pki.ca, clientCert: pki.client.cert, clientKey: pki.client.key }).secureContext);
 });
 
 test('client context errors name the record and the file, all of them', { timeout: 10_000 }, (t) => {
@@ -94,22 +83,22 @@ test('client context errors name the record and the file, all of them', { timeou
   const empty = join(pki.dir, 'empty-ca-dir');
   mkdirSync(empty);
   writeFileSync(join(empty, 'notes.txt'), 'nothing here\n');
-  let e = configError(() => buildClientTlsContext({ ...SSL, clientCa: empty }));
+  let e = configError(() => buildClientTlsContext({ ...SSL_BASE, clientCa: empty }));
   assert.match(e.message, /^proxy\.config\.ssl\.client\.CA\.cert\.filename .*empty-ca-dir: no PEM certificate/);
 
-  e = configError(() => buildClientTlsContext({ ...SSL, clientCa: '/nonexistent/ca.pem', clientCert: '/nonexistent/client.pem' }));
+  e = configError(() => buildClientTlsContext({ ...SSL_BASE, clientCa: '/nonexistent/ca.pem', clientCert: '/nonexistent/client.pem' }));
   const lines = e.message.split('\n');
   assert.equal(lines.length, 2);
   assert.match(lines[0] ?? '', /^proxy\.config\.ssl\.client\.CA\.cert\.filename \/nonexistent\/ca\.pem: .*ENOENT/);
   assert.match(lines[1] ?? '', /^proxy\.config\.ssl\.client\.cert\.filename \/nonexistent\/client\.pem: cannot read certificate/);
 
-  e = configError(() => buildClientTlsContext({ ...SSL, clientCert: pki?.client.cert ?? '', clientKey: pki?.server.key ?? '' }));
+  e = configError(() => buildClientTlsContext({ ...SSL_BASE, clientCert: pki?.client.cert ?? '', clientKey: pki?.server.key ?? '' }));
   assert.match(e.message, /proxy\.config\.ssl\.client\.cert\.filename .* \/ proxy\.config\.ssl\.client\.private_key\.filename .*: .*(mismatch|key)/i);
 
-  e = configError(() => buildClientTlsContext({ ...SSL, clientCert: pki?.expired.cert ?? '', clientKey: pki?.expired.key ?? '' }));
+  e = configError(() => buildClientTlsContext({ ...SSL_BASE, clientCert: pki?.expired.cert ?? '', clientKey: pki?.expired.key ?? '' }));
   assert.match(e.message, /client\.cert\.filename .*expired\.pem: certificate expired on /);
 
-  e = configError(() => buildClientTlsContext({ ...SSL, clientKey: pki?.client.key ?? '' }));
+  e = configError(() => buildClientTlsContext({ ...SSL_BASE, clientKey: pki?.client.key ?? '' }));
   assert.match(e.message, /private_key\.filename .* set without proxy\.config\.ssl\.client\.cert\.filename/);
 });
 
@@ -117,7 +106,7 @@ test('the client key defaults to the certificate file (one PEM with both)', { ti
   if (pki === null) return t.skip(NO_PKI);
   const both = join(pki.dir, 'client-both.pem');
   writeFileSync(both, pki.client.certPem + pki.client.keyPem);
-  assert.ok(buildClientTlsContext({ ...SSL, clientCert: both }).secureContext);
+  assert.ok(buildClientTlsContext({ ...SSL_BASE, clientCert: both }).secureContext);
 });
 
 // ---------------------------------------------------------------- server contexts
