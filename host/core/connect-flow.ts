@@ -70,14 +70,14 @@ export async function connectFlow(ctx: HostContext, txn: Transaction, socket: Du
   const rec = ctx.config.records;
 
   let r = await txnHook(ctx, txn, HookId.HttpTxnStart);
-  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error));
   const target = parseConnectTarget(txn.clientReq.url);
   if (!target) return reply(failureReply(failure('http_request_error', 400, 'Bad Request', 'CONNECT target must be host:port')));
   if (txn.clientReq.get('content-length') !== undefined || txn.clientReq.get('transfer-encoding') !== undefined) {
     return reply(failureReply(failure('http_request_error', 400, 'Bad Request', 'CONNECT must not carry a body')));
   }
   r = await txnHook(ctx, txn, HookId.HttpReadRequestHdr);
-  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error));
   if (!connectPortAllowed(rec.connectPorts, target.port)) {
     ctx.stats.inc('connect.port_forbidden');
     return reply(failureReply(failure('http_request_denied', 403, 'Tunnel Forbidden', `port ${target.port} is not in proxy.config.http.connect_ports`)));
@@ -85,11 +85,11 @@ export async function connectFlow(ctx: HostContext, txn: Transaction, socket: Du
   const denied = checkMethod(ctx, txn);
   if (denied) return reply(denied);
   r = await txnHook(ctx, txn, HookId.HttpPreRemap);
-  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error));
   const dest = remapConnect(ctx, txn, target.host, target.port, txn.session.localPort);
   if ('hdr' in dest) return reply(dest);
   r = await txnHook(ctx, txn, HookId.HttpPostRemap);
-  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+  if (!r.ok) return reply(pluginErrorReply(txn.errorStatus, r.error));
 
   if (txn.interceptHandler) return interceptedConnect(ctx, txn, socket, head, reply, closeTxn);
 
@@ -102,14 +102,14 @@ export async function connectFlow(ctx: HostContext, txn: Transaction, socket: Du
   r = await txnHook(ctx, txn, HookId.HttpOsDns);
   if (!r.ok) {
     up.socket.destroy();
-    return reply(pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+    return reply(pluginErrorReply(txn.errorStatus, r.error));
   }
   txn.clientResp = responseHdr(200, 'OK');
   r = await txnHook(ctx, txn, HookId.HttpSendResponseHdr);
   const resp = txn.clientResp;
   if (!r.ok || resp.status < 200 || resp.status > 299) {
     up.socket.destroy();
-    writeRawReply(socket, r.ok ? { hdr: resp, body: Buffer.alloc(0) } : pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+    writeRawReply(socket, r.ok ? { hdr: resp, body: Buffer.alloc(0) } : pluginErrorReply(txn.errorStatus, r.error));
     return closeTxn();
   }
   ctx.stats.inc('connect.tunnels');
@@ -190,7 +190,7 @@ async function onPluginReply(
   }
   if (!r.ok) {
     up.destroy();
-    writeRawReply(socket, pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+    writeRawReply(socket, pluginErrorReply(txn.errorStatus, r.error));
     return closeTxn();
   }
   const out = txn.clientResp!;

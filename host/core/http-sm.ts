@@ -135,19 +135,19 @@ export class HttpStateMachine {
     const ctx = this.ctx;
     const ssn = txn.session;
     let r = await txnHook(ctx, txn, HookId.HttpTxnStart);
-    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error);
     if (ssn.blind) return failureReply(failure('http_request_denied', 405, 'Method Not Allowed', 'this port accepts CONNECT only'));
     r = await txnHook(ctx, txn, HookId.HttpReadRequestHdr);
-    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error);
     const denied = checkMethod(ctx, txn);
     if (denied) return denied;
     r = await txnHook(ctx, txn, HookId.HttpPreRemap);
-    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error);
 
     const route = remapFor(ctx, txn, ssn.localPort, isTlsSocket(ssn.socket));
     if ('reply' in route) return route.reply;
     r = await txnHook(ctx, txn, HookId.HttpPostRemap);
-    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+    if (!r.ok) return pluginErrorReply(txn.errorStatus, r.error);
 
     let socket: Duplex;
     let authority: string;
@@ -168,13 +168,13 @@ export class HttpStateMachine {
       r = await txnHook(ctx, txn, HookId.HttpOsDns);
       if (!r.ok) {
         socket.destroy();
-        return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+        return pluginErrorReply(txn.errorStatus, r.error);
       }
     }
     r = await txnHook(ctx, txn, HookId.HttpSendRequestHdr);
     if (!r.ok) {
       socket.destroy();
-      return pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError');
+      return pluginErrorReply(txn.errorStatus, r.error);
     }
     applyRequestHeader(req, txn.clientReq, route.path, route.target && !txn.interceptHandler ? authority : null);
     this.#forwarder.web(
@@ -211,7 +211,7 @@ export class HttpStateMachine {
     let r = await txnHook(this.ctx, txn, HookId.HttpReadResponseHdr);
     if (!r.ok) {
       upRes.destroy();
-      return this.#sendReply(txn, res, pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+      return this.#sendReply(txn, res, pluginErrorReply(txn.errorStatus, r.error));
     }
     const out = txn.serverResp.copy();
     for (const h of HOP_BY_HOP) out.delete(h);
@@ -220,7 +220,7 @@ export class HttpStateMachine {
     if (!r.ok) {
       upRes.destroy();
       txn.clientResp = null;
-      return this.#sendReply(txn, res, pluginErrorReply(txn.errorStatus, r.error?.code ?? 'HttpError'));
+      return this.#sendReply(txn, res, pluginErrorReply(txn.errorStatus, r.error));
     }
     if (res.destroyed) {
       upRes.destroy();

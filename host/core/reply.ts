@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ProxyError } from '../api/errors.js';
 import { failure, proxyStatusHeader } from '../net/proxy-status.js';
 import type { Failure } from '../net/proxy-status.js';
 import { Hdr } from './http-hdr.js';
@@ -35,11 +36,14 @@ export function failureReply(f: Failure): Reply {
   return { hdr, body };
 }
 
-/** A hook asked for an error (HttpError) or misused the API: `500 INKApi Error` unless a status was set. */
-export function pluginErrorReply(set: { status: number; reason: string | undefined } | null, detail: string): Reply {
+/**
+ * A hook asked for an error (HttpError: `error` null) or misused the API (`error` names it):
+ * `500 INKApi Error` unless the plugin set a status with `txn.statusSet`.
+ */
+export function pluginErrorReply(set: { status: number; reason: string | undefined } | null, error: ProxyError | null): Reply {
   const status = set && set.status >= 400 ? set.status : 500;
   const reason = set?.reason ?? (status === 500 ? 'INKApi Error' : 'Plugin Error');
-  return failureReply(failure('proxy_internal_error', status, reason, detail));
+  return failureReply(failure('proxy_internal_error', status, reason, error?.code ?? 'HttpError'));
 }
 
 /** Write a reply on a raw connection (CONNECT path), then close our side. */
