@@ -7,6 +7,7 @@
  * `FILE:LINE:COL: message` and exit 1; SIGTERM and SIGINT stop cleanly (exit 0).
  */
 import { resolve } from 'node:path';
+import v8 from 'node:v8';
 import { ProxyError } from './api/errors.js';
 import { PluginArgsError } from './api/plugin-args-error.js';
 import { formatDiagnostic, loadConfig } from './config/load.js';
@@ -14,6 +15,11 @@ import type { Diagnostic } from './config/types.js';
 import { Host } from './core/host.js';
 import { diags } from './diags.js';
 import { verifyPlugins } from './loader.js';
+
+// Keep the young generation at V8's initial 1 MB semi-spaces instead of letting connection churn
+// grow it to 16 MB: about 10 KB less resident memory per idle tunnel, no measured CPU cost
+// (README, "Memory and GC"). Only the growth factor can still be changed once V8 is running.
+v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const USAGE = `usage: tsproxy [--config-dir DIR] [-T TAGS] [--verify-config]
   --config-dir DIR   directory with records.yaml and plugin.config (default: .)

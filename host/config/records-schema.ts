@@ -3,9 +3,11 @@
  * record's type, default, range or allowed values, and a one-line description. The schema
  * validates a flat object `{ "proxy.config.x.y": value }` built from records.yaml,
  * records.config and the environment; it is also the source of the README table.
+ *
+ * The validator is ajv's standalone code for this schema, written at build time by
+ * records-codegen.ts, so the running proxy never loads ajv's compiler (a small resident heap is
+ * a throughput matter: README, "Memory and GC").
  */
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject } from 'ajv';
 
 /** The JSON Schema of one record. `x-error` replaces the generic message when `const` fails. */
 export interface RecordSchema {
@@ -179,15 +181,6 @@ export function coerceRecordValue(name: string, value: unknown): unknown {
   if (info.type === 'INT') return typeof value === 'string' ? (parseAtsInt(value) ?? value) : value;
   if (value === null) return '';
   return typeof value === 'number' || typeof value === 'boolean' ? String(value) : value;
-}
-
-const ajv = new Ajv2020({ allErrors: true, strict: true });
-ajv.addVocabulary(['x-error']);
-const validate = ajv.compile(RECORDS_SCHEMA);
-
-/** Validate `{ name: coercedValue }`; returns ajv's errors (empty when valid). */
-export function schemaErrors(values: Readonly<Record<string, unknown>>): ErrorObject[] {
-  return validate(values) ? [] : [...(validate.errors ?? [])];
 }
 
 /** The allowed values or range of a record, for docs and messages (`0, 1, 2`; `1..256`; `>= 0`). */

@@ -18,9 +18,9 @@ import {
   coerceRecordValue,
   recordInfo,
   recordRange,
-  schemaErrors,
   type RecordEntry,
 } from './records-schema.js';
+import { validate as validateRecords } from './records-validate.js';
 import { closestName } from './suggest.js';
 import type { Diagnostic, Parsed, RecordsConfig, VerifyServerPolicy, VerifyServerProperties } from './types.js';
 
@@ -28,6 +28,11 @@ export { parseRecordsConfig };
 export type { RecordEntry };
 
 const dbg = diags.dbgCtl('records');
+
+/** Validate `{ name: coercedValue }` against the schema; ajv's errors (empty when valid). */
+export function schemaErrors(values: Readonly<Record<string, unknown>>): ErrorObject[] {
+  return validateRecords(values) ? [] : [...(validateRecords.errors ?? [])];
+}
 
 /** The file name used in diagnostics about environment overrides. */
 export const ENV_FILE = 'env';

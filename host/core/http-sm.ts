@@ -177,7 +177,7 @@ export class HttpStateMachine {
       return pluginErrorReply(txn.errorStatus, r.error);
     }
     applyRequestHeader(req, txn.clientReq, route.path, route.target && !txn.interceptHandler ? authority : null);
-    this.#forwarder.web(
+    await this.#forwarder.web(
       req,
       res,
       { socket, authority, timeoutMs: ctx.config.records.noActivityTimeoutOut * 1000 },

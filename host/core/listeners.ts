@@ -1,8 +1,8 @@
 /**
  * Listeners: one net.Server per server_ports descriptor. Plain and `blind` ports hand sockets
  * to the HTTP state machine; `ssl` ports run VCONN_START, peek the ClientHello (bounded in size
- * and time), run SSL_CLIENT_HELLO, then blind-tunnel, forward, reject, or terminate TLS with the
- * certificate ssl_multicert.config selects and carry on as HTTP.
+ * and time) when SSL_CLIENT_HELLO hooks exist and run them, then blind-tunnel, forward, reject,
+ * or terminate TLS with the certificate ssl_multicert.config selects and carry on as HTTP.
  */
 import net from 'node:net';
 import type { Socket } from 'node:net';
@@ -157,7 +157,10 @@ export class Acceptor {
     let r = await vc.run(ctx, VConnHookId.VconnStart);
     if (!r.ok) return void socket.destroy();
     let raw: Buffer = Buffer.alloc(0);
-    if (!vc.decision) {
+    // Peek only when an SSL_CLIENT_HELLO hook will read it: bytes read in JS and replayed leave
+    // Node's TLS input buffers fragmented (reads of ~8 KB instead of 64 KB for the connection's
+    // life). Certificate choice by SNI does not need the peek (SNICallback).
+    if (!vc.decision && ctx.hooks.vconn(VConnHookId.SslClientHello).length > 0) {
       const peek = await peekClientHello(socket, { timeoutMs: ctx.config.records.handshakeTimeoutIn * 1000 });
       if (peek.kind !== 'hello') {
         ctx.stats.inc(`ssl.peek_${peek.kind}`);

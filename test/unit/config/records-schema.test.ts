@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../helpers/paths.js';
+import { BUILD_ROOT, REPO_ROOT } from '../../helpers/paths.js';
 import {
   RECORDS,
   RECORDS_SCHEMA,
   coerceRecordValue,
   parseAtsInt,
   recordsMarkdownTable,
-  schemaErrors,
 } from '../../../host/config/records-schema.js';
+import { schemaErrors } from '../../../host/config/records.js';
+import { VALIDATOR_FILE, recordsValidatorSource } from '../../../host/config/records-codegen.js';
 import { closestName, levenshtein } from '../../../host/config/suggest.js';
 
 const T = { timeout: 10_000 };
@@ -22,6 +23,22 @@ test('every record has a type, a default its own schema accepts, and a one-line 
     assert.ok(r.description.length > 0 && !r.description.includes('\n'), r.name);
     assert.deepEqual(schemaErrors({ [r.name]: r.default }), [], r.name);
   }
+});
+
+test('the built validator is generated from the current schema (npm run build rewrites it)', T, () => {
+  assert.equal(readFileSync(VALIDATOR_FILE, 'utf8'), recordsValidatorSource());
+});
+
+test('the running proxy never loads ajv, nor http-proxy-3 before a request needs it (a small heap)', T, () => {
+  const offenders: string[] = [];
+  for (const dir of ['host', 'plugins']) {
+    for (const f of readdirSync(join(BUILD_ROOT, dir), { recursive: true, encoding: 'utf8' })) {
+      if (!f.endsWith('.js') || f.endsWith('records-codegen.js')) continue;
+      const text = readFileSync(join(BUILD_ROOT, dir, f), 'utf8');
+      if (/^import [^;]*from ['"](ajv|http-proxy-3)[/'"]/m.test(text)) offenders.push(`${dir}/${f}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
 });
 
 test('ATS integers: digits with K/M/G/T suffixes, nothing else', T, () => {
