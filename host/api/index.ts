@@ -6,4 +6,6 @@ export type { EventId, HttpHookId, VConnHookIdT, TxnCntlT } from './events.js';
 export { ProxyError, ErrorCode } from './errors.js';
 export type { ErrorCodeT } from './errors.js';
 export { PluginArgsError } from './plugin-args-error.js';
+export { withYaml } from './yaml.js';
+export type { Yaml } from './yaml.js';
 export type * from './types.js';

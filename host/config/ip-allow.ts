@@ -23,8 +23,9 @@
  * methods (or with `ALL`) the action covers every method. `allow`/`deny` are the legacy spellings.
  * `ip_categories` is not supported.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { LineCounter } from 'yaml';
 import type { Node, Pair } from 'yaml';
+import { withYaml, type Yaml } from '../api/yaml.js';
 import { ErrorCode, ProxyError } from '../api/errors.js';
 import { diags } from '../diags.js';
 import { parseIp, parseIpRange, rangeContains } from './ip-range.js';
@@ -114,11 +115,13 @@ export function defaultIpAllow(): IpAllow {
 class RuleReader {
   readonly #file: string;
   readonly #lines: LineCounter;
+  readonly #yaml: Yaml;
   readonly diagnostics: Diagnostic[] = [];
 
-  constructor(file: string, lines: LineCounter) {
+  constructor(file: string, lines: LineCounter, yaml: Yaml) {
     this.#file = file;
     this.#lines = lines;
+    this.#yaml = yaml;
   }
 
   lineOf(node: Node | null | undefined): number {
@@ -132,14 +135,14 @@ class RuleReader {
 
   /** Scalar text, or null (reported) for a non-scalar. */
   scalar(node: Node | null | undefined, what: string): string | null {
-    if (isScalar(node) && node.value !== null && typeof node.value !== 'object') return String(node.value);
+    if (this.#yaml.isScalar(node) && node.value !== null && typeof node.value !== 'object') return String(node.value);
     this.report(node, `'${what}' must be a string`);
     return null;
   }
 
   /** A scalar or a sequence of scalars. */
   list(node: Node | null | undefined, what: string): { text: string; node: Node }[] | null {
-    if (isSeq(node)) {
+    if (this.#yaml.isSeq(node)) {
       return node.items.flatMap((item) => {
         const n = item as Node;
         const text = this.scalar(n, what);
@@ -151,7 +154,7 @@ class RuleReader {
   }
 
   rule(node: Node): Rule | null {
-    if (!isMap(node)) {
+    if (!this.#yaml.isMap(node)) {
       this.report(node, 'each ip_allow rule must be a map (apply, ip_addrs, action, methods)');
       return null;
     }
@@ -239,49 +242,51 @@ class RuleReader {
 
 /** Parse ip_allow.yaml. The value is usable even with errors (bad rules are dropped). */
 export function parseIpAllowYaml(text: string, file: string): Parsed<IpAllow> {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
-  const reader = new RuleReader(file, lines);
-  const pushYaml = (severity: Diagnostic['severity'], e: { readonly message: string; readonly pos: readonly number[] }): void => {
-    const { line, col } = lines.linePos(e.pos[0] ?? 0);
-    reader.diagnostics.push({ file, line, col, message: `YAML: ${e.message}`, severity });
-  };
-  doc.errors.forEach((e) => pushYaml('error', e));
-  doc.warnings.forEach((e) => pushYaml('warning', e));
-  const rules: Rule[] = [];
-  const root = doc.contents;
-  if (doc.errors.length === 0) {
-    if (root === null) {
-      reader.report(null, 'empty ip_allow.yaml: every client will be denied', 'warning');
-    } else if (!isMap(root)) {
-      reader.report(root, `the root must be a map with the key 'ip_allow'`);
-    } else {
-      for (const pair of root.items as Pair<Node, Node>[]) {
-        const key = reader.scalar(pair.key, 'key');
-        if (key === null) continue;
-        if (key === 'ip_categories') {
-          reader.report(pair.key, `'ip_categories' is not supported by tsproxy; list addresses in 'ip_addrs'`);
-          continue;
+  return withYaml((yaml) => {
+    const lines = new yaml.LineCounter();
+    const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+    const reader = new RuleReader(file, lines, yaml);
+    const pushYaml = (severity: Diagnostic['severity'], e: { readonly message: string; readonly pos: readonly number[] }): void => {
+      const { line, col } = lines.linePos(e.pos[0] ?? 0);
+      reader.diagnostics.push({ file, line, col, message: `YAML: ${e.message}`, severity });
+    };
+    doc.errors.forEach((e) => pushYaml('error', e));
+    doc.warnings.forEach((e) => pushYaml('warning', e));
+    const rules: Rule[] = [];
+    const root = doc.contents;
+    if (doc.errors.length === 0) {
+      if (root === null) {
+        reader.report(null, 'empty ip_allow.yaml: every client will be denied', 'warning');
+      } else if (!yaml.isMap(root)) {
+        reader.report(root, `the root must be a map with the key 'ip_allow'`);
+      } else {
+        for (const pair of root.items as Pair<Node, Node>[]) {
+          const key = reader.scalar(pair.key, 'key');
+          if (key === null) continue;
+          if (key === 'ip_categories') {
+            reader.report(pair.key, `'ip_categories' is not supported by tsproxy; list addresses in 'ip_addrs'`);
+            continue;
+          }
+          if (key !== 'ip_allow') {
+            reader.report(pair.key, `unknown key '${key}' (expected ip_allow)`);
+            continue;
+          }
+          if (pair.value === null || (yaml.isScalar(pair.value) && pair.value.value === null)) {
+            reader.report(pair.key, `'ip_allow' must be a list of rules`);
+            continue;
+          }
+          const items = yaml.isSeq(pair.value) ? (pair.value.items as Node[]) : [pair.value];
+          for (const item of items) {
+            const rule = reader.rule(item);
+            if (rule !== null) rules.push(rule);
+          }
         }
-        if (key !== 'ip_allow') {
-          reader.report(pair.key, `unknown key '${key}' (expected ip_allow)`);
-          continue;
+        if (!rules.some((r) => r.apply === 'in') && reader.diagnostics.every((d) => d.severity !== 'error')) {
+          reader.report(root, `no 'apply: in' rules: every client will be denied`, 'warning');
         }
-        if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
-          reader.report(pair.key, `'ip_allow' must be a list of rules`);
-          continue;
-        }
-        const items = isSeq(pair.value) ? (pair.value.items as Node[]) : [pair.value];
-        for (const item of items) {
-          const rule = reader.rule(item);
-          if (rule !== null) rules.push(rule);
-        }
-      }
-      if (!rules.some((r) => r.apply === 'in') && reader.diagnostics.every((d) => d.severity !== 'error')) {
-        reader.report(root, `no 'apply: in' rules: every client will be denied`, 'warning');
       }
     }
-  }
-  const diagnostics = reader.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col);
-  return { value: buildIpAllow(rules, true), diagnostics };
+    const diagnostics = reader.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col);
+    return { value: buildIpAllow(rules, true), diagnostics };
+  });
 }

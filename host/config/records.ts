@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, isScalar, parseAllDocuments, type Document, type YAMLMap } from 'yaml';
+import type { Document, YAMLMap } from 'yaml';
 import { diags } from '../diags.js';
 import { parseServerPorts, parseConnectPorts, type ValuePosition } from './ports.js';
 import { parseRecordsConfig } from './records-legacy.js';
@@ -22,6 +22,7 @@ import {
 } from './records-schema.js';
 import { validate as validateRecords } from './records-validate.js';
 import { closestName } from './suggest.js';
+import { withYaml } from '../api/yaml.js';
 import type { Diagnostic, Parsed, RecordsConfig, VerifyServerPolicy, VerifyServerProperties } from './types.js';
 
 export { parseRecordsConfig };
@@ -52,66 +53,68 @@ const ENV_RECORDS: ReadonlyMap<string, string> = new Map([
 
 /** Parse records.yaml text (one or more documents; later ones override earlier ones). */
 export function parseRecordsYaml(text: string, file: string): Parsed<Map<string, RecordEntry>> {
-  const diagnostics: Diagnostic[] = [];
-  const entries = new Map<string, RecordEntry>();
-  const lineCounter = new LineCounter();
-  const at = (offset: number): { line: number; col: number } => lineCounter.linePos(offset);
-  const report = (offset: number, message: string, severity: Diagnostic['severity']): void => {
-    diagnostics.push({ file, ...at(offset), message, severity });
-  };
+  return withYaml(({ LineCounter, isMap, isNode, isScalar, parseAllDocuments }) => {
+    const diagnostics: Diagnostic[] = [];
+    const entries = new Map<string, RecordEntry>();
+    const lineCounter = new LineCounter();
+    const at = (offset: number): { line: number; col: number } => lineCounter.linePos(offset);
+    const report = (offset: number, message: string, severity: Diagnostic['severity']): void => {
+      diagnostics.push({ file, ...at(offset), message, severity });
+    };
 
-  const walk = (doc: Document, map: YAMLMap, prefix: string, inDoc: Set<string>): void => {
-    for (const pair of map.items) {
-      const { key, value } = pair;
-      if (!isScalar(key) || key.value === null || typeof key.value === 'object') {
-        report(isNode(key) ? (key.range?.[0] ?? 0) : (map.range?.[0] ?? 0), `a record key must be a name (under ${prefix})`, 'error');
-        continue;
+    const walk = (doc: Document, map: YAMLMap, prefix: string, inDoc: Set<string>): void => {
+      for (const pair of map.items) {
+        const { key, value } = pair;
+        if (!isScalar(key) || key.value === null || typeof key.value === 'object') {
+          report(isNode(key) ? (key.range?.[0] ?? 0) : (map.range?.[0] ?? 0), `a record key must be a name (under ${prefix})`, 'error');
+          continue;
+        }
+        const keyOffset = key.range?.[0] ?? 0;
+        const written = prefix + String(key.value);
+        if (isMap(value)) {
+          walk(doc, value, `${written}.`, inDoc);
+          continue;
+        }
+        const name = RENAMED_RECORDS.get(written) ?? written;
+        if (name !== written) report(keyOffset, `${written} is named ${name} since ATS 10; using it`, 'warning');
+        if (inDoc.has(name)) report(keyOffset, `${name} is set twice in this document; the last one wins`, 'warning');
+        inDoc.add(name);
+        let valueOffset = keyOffset;
+        if (isScalar(value) && value.range) {
+          const quoted = value.type === 'QUOTE_DOUBLE' || value.type === 'QUOTE_SINGLE';
+          valueOffset = value.range[0] + (quoted ? 1 : 0);
+        } else if (isNode(value) && value.range) valueOffset = value.range[0];
+        const v: unknown = isScalar(value) ? value.value : isNode(value) ? value.toJS(doc) : null;
+        entries.set(name, { value: v, ...at(valueOffset), keyLine: at(keyOffset).line, keyCol: at(keyOffset).col });
       }
-      const keyOffset = key.range?.[0] ?? 0;
-      const written = prefix + String(key.value);
-      if (isMap(value)) {
-        walk(doc, value, `${written}.`, inDoc);
-        continue;
-      }
-      const name = RENAMED_RECORDS.get(written) ?? written;
-      if (name !== written) report(keyOffset, `${written} is named ${name} since ATS 10; using it`, 'warning');
-      if (inDoc.has(name)) report(keyOffset, `${name} is set twice in this document; the last one wins`, 'warning');
-      inDoc.add(name);
-      let valueOffset = keyOffset;
-      if (isScalar(value) && value.range) {
-        const quoted = value.type === 'QUOTE_DOUBLE' || value.type === 'QUOTE_SINGLE';
-        valueOffset = value.range[0] + (quoted ? 1 : 0);
-      } else if (isNode(value) && value.range) valueOffset = value.range[0];
-      const v: unknown = isScalar(value) ? value.value : isNode(value) ? value.toJS(doc) : null;
-      entries.set(name, { value: v, ...at(valueOffset), keyLine: at(keyOffset).line, keyCol: at(keyOffset).col });
-    }
-  };
+    };
 
-  for (const doc of parseAllDocuments(text, { lineCounter, prettyErrors: false })) {
-    for (const e of doc.errors) report(e.pos[0], `YAML syntax error: ${e.message}`, 'error');
-    for (const w of doc.warnings) report(w.pos[0], `YAML: ${w.message}`, 'warning');
-    const root = doc.contents;
-    if (doc.errors.length > 0 || root === null || (isScalar(root) && root.value === null)) continue;
-    if (!isMap(root)) {
-      report(root.range?.[0] ?? 0, "the top level must be a map with a 'records' key", 'error');
-      continue;
-    }
-    let found = false;
-    for (const { key, value } of root.items) {
-      const keyOffset = isNode(key) ? (key.range?.[0] ?? 0) : 0;
-      if (!isScalar(key) || key.value !== 'records') {
-        report(keyOffset, `unknown top-level key '${isScalar(key) ? String(key.value) : '?'}' (expected 'records'); ignored`, 'warning');
+    for (const doc of parseAllDocuments(text, { lineCounter, prettyErrors: false })) {
+      for (const e of doc.errors) report(e.pos[0], `YAML syntax error: ${e.message}`, 'error');
+      for (const w of doc.warnings) report(w.pos[0], `YAML: ${w.message}`, 'warning');
+      const root = doc.contents;
+      if (doc.errors.length > 0 || root === null || (isScalar(root) && root.value === null)) continue;
+      if (!isMap(root)) {
+        report(root.range?.[0] ?? 0, "the top level must be a map with a 'records' key", 'error');
         continue;
       }
-      found = true;
-      if (isMap(value)) walk(doc, value, 'proxy.config.', new Set());
-      else if (!(value === null || (isScalar(value) && value.value === null))) {
-        report(isNode(value) ? (value.range?.[0] ?? keyOffset) : keyOffset, "'records' must be a map of records", 'error');
+      let found = false;
+      for (const { key, value } of root.items) {
+        const keyOffset = isNode(key) ? (key.range?.[0] ?? 0) : 0;
+        if (!isScalar(key) || key.value !== 'records') {
+          report(keyOffset, `unknown top-level key '${isScalar(key) ? String(key.value) : '?'}' (expected 'records'); ignored`, 'warning');
+          continue;
+        }
+        found = true;
+        if (isMap(value)) walk(doc, value, 'proxy.config.', new Set());
+        else if (!(value === null || (isScalar(value) && value.value === null))) {
+          report(isNode(value) ? (value.range?.[0] ?? keyOffset) : keyOffset, "'records' must be a map of records", 'error');
+        }
       }
+      if (!found) report(root.range?.[0] ?? 0, "no 'records' key at the top level", 'error');
     }
-    if (!found) report(root.range?.[0] ?? 0, "no 'records' key at the top level", 'error');
-  }
-  return { value: entries, diagnostics };
+    return { value: entries, diagnostics };
+  });
 }
 
 // ---------------------------------------------------------------- validation

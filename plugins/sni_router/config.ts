@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { LineCounter } from 'yaml';
 import type { Node, Pair, Scalar, YAMLMap } from 'yaml';
-import type { PluginDiagnostic } from '../../host/api/index.js';
+import { withYaml } from '../../host/api/index.js';
+import type { PluginDiagnostic, Yaml } from '../../host/api/index.js';
 
 export type RouteKind = 'tunnel' | 'forward' | 'partial_blind';
 export type VerifyClient = 'NONE' | 'MODERATE' | 'STRICT';
@@ -88,46 +89,49 @@ export function loadSniYaml(file: string, configDir: string): SniLoad {
 
 /** Parse sni.yaml text. `configDir` resolves relative `ip_allow: "@file"` paths. */
 export function parseSniYaml(text: string, file: string, configDir: string): SniLoad {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  const diagnostics: PluginDiagnostic[] = [];
-  const at = (offset: number, message: string, severity: 'error' | 'warning' = 'error'): void => {
-    const { line, col } = lc.linePos(offset);
-    diagnostics.push({ file, line, col, message, severity });
-  };
-  const rules: SniRule[] = [];
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    diagnostics.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split(' at line ')[0]}`, severity: doc.errors.includes(e) ? 'error' : 'warning' });
-  }
-  if (doc.errors.length > 0) return { table: { file, rules }, diagnostics };
-  const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) {
-    at(0, "no 'sni:' list: nothing is routed", 'warning');
+  return withYaml((yaml) => {
+    const lc = new yaml.LineCounter();
+    const doc = yaml.parseDocument(text, { lineCounter: lc });
+    const diagnostics: PluginDiagnostic[] = [];
+    const at = (offset: number, message: string, severity: 'error' | 'warning' = 'error'): void => {
+      const { line, col } = lc.linePos(offset);
+      diagnostics.push({ file, line, col, message, severity });
+    };
+    const rules: SniRule[] = [];
+    for (const e of [...doc.errors, ...doc.warnings]) {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      diagnostics.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split(' at line ')[0]}`, severity: doc.errors.includes(e) ? 'error' : 'warning' });
+    }
+    if (doc.errors.length > 0) return { table: { file, rules }, diagnostics };
+    const root = doc.contents;
+    if (root === null || (yaml.isScalar(root) && root.value === null)) {
+      at(0, "no 'sni:' list: nothing is routed", 'warning');
+      return { table: { file, rules }, diagnostics };
+    }
+    if (!yaml.isMap(root)) {
+      at(start(root), "the root must be a map with an 'sni:' list");
+      return { table: { file, rules }, diagnostics };
+    }
+    for (const pair of root.items) {
+      const key = keyName(pair, yaml);
+      if (key === 'sni') continue;
+      at(keyStart(pair), `unknown key '${key}' ignored (the root holds 'sni:')`, 'warning');
+    }
+    const list = root.get('sni', true);
+    if (list === undefined) at(start(root), "no 'sni:' list: nothing is routed", 'warning');
+    else if (yaml.isSeq(list)) {
+      list.items.forEach((item, i) => {
+        const rule = yaml.isMap(item) ? parseItem(item as YAMLMap, i, { file, configDir, at, lc, diagnostics, yaml }) : null;
+        if (!yaml.isMap(item)) at(start(item as Node), `sni[${i}]: an item must be a map with 'fqdn'`);
+        if (rule) rules.push(rule);
+      });
+    } else if (!(yaml.isScalar(list) && list.value === null)) at(start(list as Node), "'sni' must be a list of items");
     return { table: { file, rules }, diagnostics };
-  }
-  if (!isMap(root)) {
-    at(start(root), "the root must be a map with an 'sni:' list");
-    return { table: { file, rules }, diagnostics };
-  }
-  for (const pair of root.items) {
-    const key = keyName(pair);
-    if (key === 'sni') continue;
-    at(keyStart(pair), `unknown key '${key}' ignored (the root holds 'sni:')`, 'warning');
-  }
-  const list = root.get('sni', true);
-  if (list === undefined) at(start(root), "no 'sni:' list: nothing is routed", 'warning');
-  else if (isSeq(list)) {
-    list.items.forEach((item, i) => {
-      const rule = isMap(item) ? parseItem(item as YAMLMap, i, { file, configDir, at, lc, diagnostics }) : null;
-      if (!isMap(item)) at(start(item as Node), `sni[${i}]: an item must be a map with 'fqdn'`);
-      if (rule) rules.push(rule);
-    });
-  } else if (!(isScalar(list) && list.value === null)) at(start(list as Node), "'sni' must be a list of items");
-  return { table: { file, rules }, diagnostics };
+  });
 }
 
 interface ItemCtx {
+  readonly yaml: Yaml;
   readonly file: string;
   readonly configDir: string;
   readonly lc: LineCounter;
@@ -139,7 +143,7 @@ function parseItem(item: YAMLMap, i: number, c: ItemCtx): SniRule | null {
   const errorsBefore = c.diagnostics.filter((d) => d.severity !== 'warning').length;
   const byKey = new Map<string, Pair>();
   for (const pair of item.items) {
-    const key = keyName(pair);
+    const key = keyName(pair, c.yaml);
     byKey.set(key, pair);
     if (key === 'fqdn' || key === 'inbound_port_ranges' || key === 'ip_allow' || key === 'verify_client' || key === 'tunnel_alpn' || key in ROUTE_KEYS) continue;
     if (NOT_SUPPORTED.has(key)) c.at(keyStart(pair), `sni[${i}].${key}: not supported by sni_router (ignored)`, 'warning');
@@ -230,9 +234,9 @@ function parseRoute(text: string, kind: RouteKind, captures: number, name: strin
 
 function portRanges(pair: Pair, name: string, c: ItemCtx): [number, number][] {
   const out: [number, number][] = [];
-  const items = isSeq(pair.value) ? pair.value.items : [pair.value];
+  const items = c.yaml.isSeq(pair.value) ? pair.value.items : [pair.value];
   for (const it of items) {
-    const text = isScalar(it) ? String(it.value) : null;
+    const text = c.yaml.isScalar(it) ? String(it.value) : null;
     const m = text === null ? null : /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(text);
     const lo = m ? Number(m[1]) : 0;
     const hi = m ? Number(m[2] ?? m[1]) : 0;
@@ -301,17 +305,17 @@ function addIpEntry(list: BlockList, entry: string): string | null {
 }
 
 function stringList(pair: Pair, name: string, c: ItemCtx): string[] {
-  const items = isSeq(pair.value) ? pair.value.items : [pair.value];
+  const items = c.yaml.isSeq(pair.value) ? pair.value.items : [pair.value];
   const out: string[] = [];
   for (const it of items) {
-    if (isScalar(it) && it.value !== null && String(it.value) !== '') out.push(String(it.value));
+    if (c.yaml.isScalar(it) && it.value !== null && String(it.value) !== '') out.push(String(it.value));
     else c.at(start(it as Node), `${name}: each entry must be a protocol name`);
   }
   return out;
 }
 
 function scalarText(pair: Pair, name: string, c: ItemCtx): string | null {
-  if (isScalar(pair.value) && pair.value.value !== null && typeof pair.value.value !== 'object') return String(pair.value.value);
+  if (c.yaml.isScalar(pair.value) && pair.value.value !== null && typeof pair.value.value !== 'object') return String(pair.value.value);
   const hint = name.endsWith('.fqdn') ? " (use '' for connections without SNI)" : '';
   c.at(pair.value ? start(pair.value as Node) : keyStart(pair), `${name}: must be a string${hint}`);
   return null;
@@ -326,4 +330,4 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const start = (n: Node | null | undefined): number => n?.range?.[0] ?? 0;
 const keyStart = (p: Pair): number => start(p.key as Node);
 const valueStart = (p: Pair): number => (p.value ? start(p.value as Node) : keyStart(p));
-const keyName = (p: Pair): string => (isScalar(p.key) ? String(p.key.value) : String(p.key));
+const keyName = (p: Pair, yaml: Yaml): string => (yaml.isScalar(p.key) ? String(p.key.value) : String(p.key));
