@@ -85,6 +85,28 @@ const PROPERTIES: Readonly<Record<string, RecordSchema>> = {
   'proxy.config.ssl.client.cert.filename': str('', 'Client certificate file sent to origins; empty: none.'),
   'proxy.config.ssl.client.private_key.path': str('', 'Directory of the client private key.'),
   'proxy.config.ssl.client.private_key.filename': str('', 'Client private key file; empty: none.'),
+  'proxy.config.ssl.origin_session_cache.enabled': flag(1, '1: resume outbound TLS sessions (each session ticket is used once).'),
+  'proxy.config.ssl.origin_session_cache.size': {
+    type: 'integer',
+    default: 10240,
+    minimum: 1,
+    description: 'Origins (name, address and port) whose TLS session tickets are kept, least recently used first out.',
+  },
+  'proxy.config.tunnel.prewarm.enabled': flag(
+    1,
+    '1: keep TLS connections ready to the peers of plugins\' internal `CONNECT https://` tunnels (tls_bridge), once a peer is first used.',
+  ),
+  'proxy.config.tunnel.prewarm.min': {
+    type: 'integer',
+    default: 2,
+    minimum: 1,
+    maximum: 64,
+    description: 'Spare pre-warmed TLS connections kept ready per peer.',
+  },
+  'proxy.config.tunnel.prewarm.inactive_timeout': {
+    ...seconds(20, 'Life of an unused pre-warmed connection (keep it below the peer\'s idle timeout)'),
+    minimum: 1,
+  },
   'proxy.config.ssl.handshake_timeout_in': seconds(30, 'Inbound TLS handshake timeout'),
   'proxy.config.http.connect_attempts_timeout': seconds(30, 'Origin connect timeout'),
   'proxy.config.http.transaction_no_activity_timeout_in': seconds(30, 'Client-side inactivity timeout'),
@@ -115,6 +137,8 @@ const PROPERTIES: Readonly<Record<string, RecordSchema>> = {
 /** Old names still accepted, mapped to the current ones (ATS 10 renamed them in records.yaml). */
 export const RENAMED_RECORDS: ReadonlyMap<string, string> = new Map([
   ['proxy.config.exec_thread.autoconfig', 'proxy.config.exec_thread.autoconfig.enabled'],
+  ['proxy.config.ssl.origin_session_cache', 'proxy.config.ssl.origin_session_cache.enabled'],
+  ['proxy.config.tunnel.prewarm', 'proxy.config.tunnel.prewarm.enabled'],
 ]);
 
 export const RECORDS_SCHEMA = {

@@ -245,7 +245,12 @@ function build(configDir: string, v: Validated, diagnostics: Diagnostic[]): Reco
       clientCa: ca('proxy.config.ssl.client.CA.cert'),
       clientCert: certFile('proxy.config.ssl.client.cert'),
       clientKey: certFile('proxy.config.ssl.client.private_key'),
+      originSessionCacheSize: int('proxy.config.ssl.origin_session_cache.enabled') === 1 ? int('proxy.config.ssl.origin_session_cache.size') : 0,
     },
+    prewarm:
+      int('proxy.config.tunnel.prewarm.enabled') === 1
+        ? { min: int('proxy.config.tunnel.prewarm.min'), inactiveTimeoutMs: int('proxy.config.tunnel.prewarm.inactive_timeout') * 1000 }
+        : null,
     handshakeTimeoutIn: int('proxy.config.ssl.handshake_timeout_in'),
     connectAttemptsTimeout: int('proxy.config.http.connect_attempts_timeout'),
     noActivityTimeoutIn: int('proxy.config.http.transaction_no_activity_timeout_in'),

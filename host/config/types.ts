@@ -68,7 +68,11 @@ export interface RecordsConfig {
     /** Outbound client certificate and key files, or null. */
     readonly clientCert: string | null;
     readonly clientKey: string | null;
+    /** proxy.config.ssl.origin_session_cache.size, or 0 when the cache is off. */
+    readonly originSessionCacheSize: number;
   };
+  /** Pre-warmed TLS connections for plugins' internal `CONNECT https://` (null: off). */
+  readonly prewarm: { readonly min: number; readonly inactiveTimeoutMs: number } | null;
   /** Seconds. */
   readonly handshakeTimeoutIn: number;
   readonly connectAttemptsTimeout: number;

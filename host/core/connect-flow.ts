@@ -93,7 +93,7 @@ export async function connectFlow(ctx: HostContext, txn: Transaction, socket: Du
 
   if (txn.interceptHandler) return interceptedConnect(ctx, txn, socket, head, reply, closeTxn);
 
-  const up = await dialUpstream(ctx, { host: dest.host, port: dest.port, tls: target.tls, method: 'CONNECT' });
+  const up = await dialUpstream(ctx, { host: dest.host, port: dest.port, tls: target.tls, method: 'CONNECT', prewarmed: txn.isInternal });
   if (!isOk(up)) return reply(failureReply(up));
   if (socket.destroyed) {
     up.socket.destroy();

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import { diags } from '../diags.js';
 import { initPlugins } from '../loader.js';
 import type { LoadedPlugin } from '../loader.js';
+import { PrewarmPool } from '../net/prewarm.js';
 import { buildClientTlsContext, buildServerContexts } from '../net/tls-context.js';
 import { createVConnPair } from '../net/vconn-pair.js';
 import { makeApi } from './api-impl.js';
@@ -17,6 +18,7 @@ import { HttpStateMachine } from './http-sm.js';
 import { Acceptor, kindOf, listen } from './listeners.js';
 import type { Bound } from './listeners.js';
 import { Stats } from './stats.js';
+import { dialUpstream, isOk } from './upstream.js';
 
 const dbg = diags.dbgCtl('http');
 
@@ -40,6 +42,13 @@ export class Host {
       config,
       hooks: new GlobalHooks(),
       clientTls: buildClientTlsContext(rec.ssl),
+      prewarm:
+        rec.prewarm === null
+          ? null
+          : new PrewarmPool(rec.prewarm, async (host, port) => {
+              const up = await dialUpstream(this.ctx, { host, port, tls: true, method: 'CONNECT' });
+              return isOk(up) ? up : null;
+            }),
       hookDeadlineMs: opts.hookDeadlineMs ?? 30_000,
       listening: this.#listening,
       stats: new Stats(),
@@ -82,6 +91,7 @@ export class Host {
   async stop(drainMs = 5000): Promise<void> {
     const closed = Promise.all(this.#bound.map((b) => new Promise<void>((r) => b.server.close(() => r()))));
     this.#bound = [];
+    this.ctx.prewarm?.close();
     this.sm.server.closeIdleConnections();
     const deadline = Date.now() + drainMs;
     while (this.sm.openSessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -77,11 +77,26 @@ export function isOk(x: Upstream | Failure): x is Upstream {
   return 'socket' in x;
 }
 
-/** Resolve (hosts file, then DNS), apply ip_allow `out`, connect (and TLS), refuse a loop to ourselves. */
-export async function dialUpstream(
-  ctx: HostContext,
-  o: { host: string; port: number; tls: boolean; method: string; alpn?: readonly string[] },
-): Promise<Upstream | Failure> {
+export interface UpstreamOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly method: string;
+  readonly alpn?: readonly string[];
+  /** Take a pre-warmed connection when the pool has one (plugins' internal `CONNECT https://`). */
+  readonly prewarmed?: boolean;
+}
+
+/**
+ * Resolve (hosts file, then DNS), apply ip_allow `out`, connect (and TLS), refuse a loop to
+ * ourselves; or, with `prewarmed`, hand over a pool connection that went through all of that.
+ */
+export async function dialUpstream(ctx: HostContext, o: UpstreamOptions): Promise<Upstream | Failure> {
+  if (o.prewarmed === true && o.tls && ctx.prewarm !== null) {
+    const warm = ctx.prewarm.take(o.host, o.port);
+    ctx.stats.inc(warm === null ? 'prewarm.miss' : 'prewarm.hit');
+    if (warm !== null) return warm;
+  }
   const rec = ctx.config.records;
   let up: Upstream;
   try {

@@ -7,11 +7,13 @@
  */
 import dns from 'node:dns';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { HostsTable } from '../config/types.js';
 import { diags } from '../diags.js';
 import { classify, failure, failureOf, isFailure, type Failure } from './proxy-status.js';
 import type { ClientTlsContext } from './tls-context.js';
+import { TlsSessionCache } from './tls-sessions.js';
 
 const dbgDns = diags.dbgCtl('dns');
 const dbgNet = diags.dbgCtl('net');
@@ -52,7 +54,7 @@ export interface Dialed {
 let defaultClient: ClientTlsContext | null = null;
 
 function defaultClientContext(): ClientTlsContext {
-  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL' };
+  defaultClient ??= { secureContext: tls.createSecureContext(), policy: 'ENFORCED', properties: 'ALL', sessions: null };
   return defaultClient;
 }
 
@@ -70,7 +72,7 @@ function lateError(this: net.Socket, err: Error): void {
  * 'error' listener (a TLS 1.3 alert can follow the handshake at once) is kept and given to that
  * listener when it is added, instead of being lost or crashing the process.
  */
-function handOff(sock: net.Socket): void {
+export function handOff(sock: Duplex): void {
   let early: Error | null = null;
   const hold = (err: Error): void => {
     early ??= err;
@@ -195,6 +197,8 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
   const byName = ctx.properties === 'ALL' || ctx.properties === 'NAME';
   // ENFORCED with a chain check: Node rejects during the handshake. Everything else is checked here.
   const native = verify && ctx.policy === 'ENFORCED' && chain;
+  const sessionKey = ctx.sessions === null ? '' : TlsSessionCache.key(name, raw.remoteAddress ?? '', o.port);
+  const session = ctx.sessions?.get(sessionKey);
   return step<tls.TLSSocket>(
     o.handshakeTimeoutMs,
     () => failure('connection_timeout', 504, 'TLS Handshake Timeout', `${name}: no TLS handshake within ${o.handshakeTimeoutMs} ms`),
@@ -205,6 +209,7 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
         secureContext: ctx.secureContext,
         ...(net.isIP(name) === 0 ? { servername: name } : {}),
         ...(o.alpn !== undefined ? { ALPNProtocols: [...o.alpn] } : {}),
+        ...(session !== undefined ? { session } : {}),
         rejectUnauthorized: native,
         checkServerIdentity: native && byName ? (_h, cert) => tls.checkServerIdentity(name, cert) : () => undefined,
       });
@@ -223,8 +228,12 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
             diags.note('server certificate verification failed for %s (%s:%d), continuing (PERMISSIVE): %s', name, raw.remoteAddress, o.port, problems.map((p) => p.message).join('; '));
           }
         }
-        if (dbgSsl.on) dbgSsl('TLS to %s (%s:%d): %s, %s', name, raw.remoteAddress, o.port, sock.getProtocol(), sock.authorized ? 'verified' : 'not verified');
-        if (o.awaitClientCertVerdict !== true || sock.getProtocol() !== 'TLSv1.3') {
+        if (dbgSsl.on) {
+          const how = sock.isSessionReused() ? 'resumed' : 'full handshake';
+          dbgSsl('TLS to %s (%s:%d): %s, %s, %s', name, raw.remoteAddress, o.port, sock.getProtocol(), how, sock.authorized ? 'verified' : 'not verified');
+        }
+        // A resumed session carries no client certificate to judge: the server accepted it before.
+        if (o.awaitClientCertVerdict !== true || sock.getProtocol() !== 'TLSv1.3' || sock.isSessionReused()) {
           ok(sock);
           return;
         }
@@ -242,6 +251,9 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
         sock.read(0);
       };
       const onError = (err: Error): void => fail(classify(err, 'tls'));
+      const sessions = ctx.sessions;
+      // Tickets come after the handshake and for as long as the connection lives.
+      if (sessions !== null) sock.on('session', (ticket: Buffer) => sessions.put(sessionKey, ticket));
       let awaitingVerdict = false;
       const onClose = (): void =>
         fail(
@@ -276,7 +288,8 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
  * TLS verification: DISABLED or NONE verifies nothing; ALL checks chain and name, SIGNATURE the
  * chain, NAME the name only. ENFORCED fails the dial; PERMISSIVE logs a NOTE and continues.
  * With TLS 1.3 a server that rejects our client certificate says so after the handshake: when we
- * sent one, the dial waits for the server's session ticket (or its alert) before resolving.
+ * sent one, the dial waits for the server's session ticket (or its alert) before resolving. A
+ * resumed session (the client context's ticket cache) sends no certificate, so it does not wait.
  */
 export async function dial(o: DialOptions): Promise<Dialed> {
   const host = unbracket(o.host);

@@ -16,6 +16,7 @@ import tls from 'node:tls';
 import { ErrorCode, ProxyError } from '../api/errors.js';
 import type { RecordsConfig, SslCertEntry, VerifyServerPolicy, VerifyServerProperties } from '../config/types.js';
 import { certInfo, readCaBundle } from './pem.js';
+import { TlsSessionCache } from './tls-sessions.js';
 
 /** The records whose files these contexts read, for messages. */
 const RECORD = {
@@ -31,6 +32,8 @@ export interface ClientTlsContext {
   readonly secureContext: tls.SecureContext;
   readonly policy: VerifyServerPolicy;
   readonly properties: VerifyServerProperties;
+  /** Session tickets of this context's origins, or null (proxy.config.ssl.origin_session_cache off). */
+  readonly sessions: TlsSessionCache | null;
 }
 
 function message(e: unknown): string {
@@ -103,7 +106,12 @@ export function buildClientTlsContext(ssl: RecordsConfig['ssl']): ClientTlsConte
   }
   if (problems.length > 0) fail(problems);
   try {
-    return { secureContext: tls.createSecureContext(opts), policy: ssl.verifyServerPolicy, properties: ssl.verifyServerProperties };
+    return {
+      secureContext: tls.createSecureContext(opts),
+      policy: ssl.verifyServerPolicy,
+      properties: ssl.verifyServerProperties,
+      sessions: ssl.originSessionCacheSize > 0 ? new TlsSessionCache(ssl.originSessionCacheSize) : null,
+    };
   } catch (e) {
     const what = opts.cert !== undefined ? `${RECORD.clientCert} ${ssl.clientCert ?? ''} / ${RECORD.clientKey} ${ssl.clientKey ?? ssl.clientCert ?? ''}` : `${RECORD.clientCa} ${ssl.clientCa ?? ''}`;
     return fail([`${what}: ${message(e)}`]);

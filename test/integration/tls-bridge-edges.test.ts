@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
 import tls from 'node:tls';
@@ -46,6 +46,7 @@ type Behaviour = (c: PeerConn, head: string) => void;
 
 interface Peer {
   readonly port: number;
+  /** The connections that carried a request, in the order their headers arrived. */
   readonly conns: PeerConn[];
 }
 
@@ -99,16 +100,27 @@ function track(socket: tls.TLSSocket): PeerConn {
   };
 }
 
-/** A TLS server for `peer.test` (signed by the test CA) that runs `script[i]` on its i-th connection. */
+/** A TLS server for `peer.test` (signed by the test CA) that runs `script[i]` on the connection of its i-th request. */
 async function startPeer(t: TestContext, script: readonly Behaviour[], name = 'peer.test'): Promise<Peer> {
   const pki = await makePki();
   const server = tls.createServer({ ...loadPair(await pki.server(name)), allowHalfOpen: true });
   const conns: PeerConn[] = [];
+  // Every TCP connection, handshaking or not, so the server can close (the ingress keeps spares).
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     const c = track(socket);
-    const behave = script[conns.length] ?? ((x: PeerConn) => x.socket.destroy());
-    conns.push(c);
-    c.head.then((h) => behave(c, h.head)).catch(() => undefined);
+    // By request, not by connection: pre-warmed connections wait without one.
+    c.head
+      .then((h) => {
+        const behave = script[conns.length] ?? ((x: PeerConn) => x.socket.destroy());
+        conns.push(c);
+        behave(c, h.head);
+      })
+      .catch(() => undefined);
   });
   server.on('tlsClientError', () => undefined);
   server.listen(0, '127.0.0.1');
@@ -117,7 +129,7 @@ async function startPeer(t: TestContext, script: readonly Behaviour[], name = 'p
     () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const c of conns) c.socket.destroy();
+        for (const s of sockets) s.destroy();
       }),
   );
   return { port: (server.address() as AddressInfo).port, conns };
@@ -206,7 +218,7 @@ test('the peer gets the client CONNECT first and alone; pipelined bytes follow i
   const want = `${head}early-1|early-2|late`;
   await conn.atLeast(Buffer.byteLength(want, 'latin1'));
   assert.equal(conn.received().toString('latin1'), want);
-  assert.equal(peer.conns.length, 1, 'one connection to the peer');
+  assert.equal(peer.conns.length, 1, 'one request to the peer');
 });
 
 test('bytes the peer writes with its 200 header reach the client first, intact', T, async (t) => {

@@ -88,4 +88,5 @@ export const SSL_BASE: RecordsConfig['ssl'] = {
   clientCa: null,
   clientCert: null,
   clientKey: null,
+  originSessionCacheSize: 0,
 };

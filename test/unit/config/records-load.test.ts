@@ -41,7 +41,9 @@ test('no records file: every default, no diagnostics', T, (t) => {
     clientCa: null,
     clientCert: null,
     clientKey: null,
+    originSessionCacheSize: 10240,
   });
+  assert.deepEqual(r.prewarm, { min: 2, inactiveTimeoutMs: 20_000 });
   assert.deepEqual(
     [r.handshakeTimeoutIn, r.connectAttemptsTimeout, r.noActivityTimeoutIn, r.noActivityTimeoutOut, r.connectionsThrottle, r.requestHeaderMaxSize],
     [30, 30, 30, 30, 30000, 131072],
@@ -117,6 +119,7 @@ test('records.yaml: values typed, paths resolved against the config dir', T, (t)
     clientCa: '/etc/ca-dir',
     clientCert: join(dir, 'client', 'client.pem'),
     clientKey: '/abs/client.key',
+    originSessionCacheSize: 10240,
   });
 });
 
