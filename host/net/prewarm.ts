@@ -22,7 +22,7 @@ export interface PrewarmOptions {
   readonly inactiveTimeoutMs: number;
 }
 
-/** A connection made for a pool: its socket and the address it reached. */
+/** A connection made for a pool: its socket and the address it reached. A taken socket is paused. */
 export interface Warmed {
   readonly socket: Duplex;
   readonly address: string;
@@ -45,7 +45,7 @@ export class PrewarmPool {
   readonly #targets = new Map<string, Target>();
   #closed = false;
 
-  /** `dial` opens one ready connection, or resolves null when it cannot (the reason is its to report). */
+  /** `dial` opens one ready connection, or resolves null (or rejects) when it cannot. */
   constructor(opts: PrewarmOptions, dial: (host: string, port: number) => Promise<Warmed | null>) {
     this.#opts = opts;
     this.#dial = dial;
@@ -85,11 +85,15 @@ export class PrewarmPool {
   #topUp(key: string, target: Target, host: string, port: number): void {
     while (target.spares.length + target.dialing < this.#opts.min) {
       target.dialing++;
-      void this.#dial(host, port).then((warmed) => {
+      const settle = (warmed: Warmed | null): void => {
         target.dialing--;
         if (warmed === null) return;
         if (this.#closed) warmed.socket.destroy();
         else this.#keep(key, target, warmed);
+      };
+      this.#dial(host, port).then(settle, (err: unknown) => {
+        if (dbg.on) dbg('%s: top-up failed: %s', key, err instanceof Error ? err.message : String(err));
+        settle(null);
       });
     }
   }

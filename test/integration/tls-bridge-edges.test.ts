@@ -48,6 +48,8 @@ interface Peer {
   readonly port: number;
   /** The connections that carried a request, in the order their headers arrived. */
   readonly conns: PeerConn[];
+  /** TCP connections accepted, with a request or without (pre-warmed spares). */
+  accepted(): number;
 }
 
 function track(socket: tls.TLSSocket): PeerConn {
@@ -107,7 +109,9 @@ async function startPeer(t: TestContext, script: readonly Behaviour[], name = 'p
   const conns: PeerConn[] = [];
   // Every TCP connection, handshaking or not, so the server can close (the ingress keeps spares).
   const sockets = new Set<Socket>();
+  let accepted = 0;
   server.on('connection', (s: Socket) => {
+    accepted++;
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
@@ -132,11 +136,15 @@ async function startPeer(t: TestContext, script: readonly Behaviour[], name = 'p
         for (const s of sockets) s.destroy();
       }),
   );
-  return { port: (server.address() as AddressInfo).port, conns };
+  return { port: (server.address() as AddressInfo).port, conns, accepted: () => accepted };
 }
 
 /** A tsproxy process bridging `.*[.]service[.]com` to the peer (or `pluginLine` as given), debug tag tls_bridge. */
-async function startIngress(t: TestContext, peerPort: number, opts: { pluginLine?: string; peerName?: string } = {}): Promise<Proxy> {
+async function startIngress(
+  t: TestContext,
+  peerPort: number,
+  opts: { pluginLine?: string; peerName?: string; prewarm?: 0 | 1; tags?: string } = {},
+): Promise<Proxy> {
   const pki = await makePki();
   const peerName = opts.peerName ?? 'peer.test';
   const dir = await makeConfigDir({
@@ -149,12 +157,13 @@ async function startIngress(t: TestContext, peerPort: number, opts: { pluginLine
       'ssl.handshake_timeout_in': 3,
       'ssl.client.verify.server.policy': 'ENFORCED',
       'ssl.client.CA.cert.filename': pki.ca,
+      ...(opts.prewarm !== undefined ? { 'tunnel.prewarm.enabled': opts.prewarm } : {}),
     },
     pluginConfig: `${opts.pluginLine ?? `tls_bridge.so .*[.]service[.]com ${peerName}:${peerPort}`}\n`,
     hosts: `127.0.0.1 ${peerName} www.service.com\n`,
   });
   t.after(() => dir.cleanup());
-  const proxy = await startTsproxy(dir.dir, { tags: 'tls_bridge' });
+  const proxy = await startTsproxy(dir.dir, { tags: opts.tags ?? 'tls_bridge' });
   const clients = new Set<Conn>();
   clientsOf.set(proxy, clients);
   t.after(async () => {
@@ -350,4 +359,38 @@ test('tls_bridge.so with no destinations logs it and the process still serves', 
   assert.notEqual(c.status, 200, 'not bridged: the ingress tries www.service.com itself');
   assert.deepEqual(ingress.stderrLines().filter((l) => INTERCEPTING.test(l)), []);
   assert.equal(peer.conns.length, 0);
+});
+
+/** One bridged CONNECT whose peer writes `word` after its 200: the client reads it, then leaves. */
+async function bridged(ingress: Proxy, word: string): Promise<void> {
+  const c = await connect(ingress);
+  const r = await c.response({ connect: true, ms: PROMPT_MS });
+  assert.equal(r.status, 200, r.statusLine);
+  assert.equal((await c.bytes(word.length)).toString(), word);
+  c.close();
+}
+
+test('pre-warm: after the first bridged CONNECT, the next ones ride connections opened before they were asked for', T, async (t) => {
+  const peer = await startPeer(t, [reply200('one'), reply200('two')]);
+  const ingress = await startIngress(t, peer.port, { tags: 'tls_bridge|prewarm' });
+  await bridged(ingress, 'one');
+  // The first CONNECT dialled its own connection and asked for two spares.
+  await ingress.waitForLine(/\(prewarm\) peer\.test:\d+: spare ready \(127\.0\.0\.1\), 2 spare$/, PROMPT_MS);
+  assert.equal(peer.accepted(), 3);
+  const from = ingress.stderrLines().length;
+  await bridged(ingress, 'two');
+  assert.ok(ingress.stderrLines().slice(from).some((l) => /\(prewarm\) peer\.test:\d+: hit, 1 spare$/.test(l)), ingress.output());
+  // The hit is topped up by one more connection, and nothing else was dialled.
+  await ingress.waitForLine(/\(prewarm\) peer\.test:\d+: spare ready \(127\.0\.0\.1\), 2 spare$/, PROMPT_MS, from);
+  assert.equal(peer.accepted(), 4);
+  assert.equal(peer.conns.length, 2);
+});
+
+test('pre-warm off (proxy.config.tunnel.prewarm.enabled 0): one peer connection per CONNECT, none ahead', T, async (t) => {
+  const peer = await startPeer(t, [reply200('one'), reply200('two')]);
+  const ingress = await startIngress(t, peer.port, { prewarm: 0, tags: 'tls_bridge|prewarm' });
+  await bridged(ingress, 'one');
+  await bridged(ingress, 'two');
+  assert.equal(peer.accepted(), 2, 'every peer connection carried a request');
+  assert.deepEqual(ingress.stderrLines().filter((l) => l.includes('(prewarm)')), []);
 });

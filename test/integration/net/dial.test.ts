@@ -377,3 +377,29 @@ test('a server that requires a client certificate: with ours, without, with an u
   else assert.equal(wrongCa, '');
   assert.deepEqual(srv.authorized, [true]);
 });
+
+// ---------------------------------------------------------------- session resumption
+
+test('outbound sessions resume per origin and client context, and a resumed dial still checks nothing less', { timeout: 20_000 }, async (t) => {
+  if (pki === null) return t.skip('openssl CLI not found: cannot make test certificates');
+  const k = pki;
+  const srv = await tlsServer(t, k.server, { ca: k.caPem });
+  const withCache = (): ClientTlsContext => buildClientTlsContext({ ...SSL_BASE, clientCa: k.ca, clientCert: k.client.cert, clientKey: k.client.key, originSessionCacheSize: 16 });
+  const reused = async (ctx: ClientTlsContext, host = 'peer.test'): Promise<boolean> => {
+    const d = await dial(opts({ host, port: srv.port, tls: true, tlsClient: ctx, awaitClientCertVerdict: true }));
+    const r = (d.socket as tls.TLSSocket).isSessionReused();
+    assert.equal(await readAll(d.socket as net.Socket), 'secret');
+    return r;
+  };
+  const ctx = withCache();
+  assert.equal(await reused(ctx), false, 'first connection: full handshake');
+  assert.equal(await reused(ctx), true, 'second: resumed');
+  assert.equal(await reused(ctx), true, 'the ticket is reused while no newer one comes');
+  assert.equal(await reused(ctx, '127.0.0.1'), false, 'another origin name: its own session');
+  assert.equal(await reused(withCache()), false, 'a new client context (a new config generation) never resumes an old session');
+  const off = buildClientTlsContext({ ...SSL_BASE, clientCa: k.ca, clientCert: k.client.cert, clientKey: k.client.key });
+  assert.equal(off.sessions, null);
+  assert.equal(await reused(off), false);
+  assert.equal(await reused(off), false, 'origin_session_cache off: never resumed');
+  assert.ok(srv.authorized.every((a) => a), 'every connection, resumed or not, carried an accepted client certificate');
+});
