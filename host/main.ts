@@ -4,7 +4,8 @@
  *
  * Loads DIR's records.yaml (or records.config), plugin.config and the optional files, then
  * listens on every proxy.config.http.server_ports descriptor. Config problems print as
- * `FILE:LINE:COL: message` and exit 1; SIGTERM and SIGINT stop cleanly (exit 0).
+ * `FILE:LINE:COL: message` and exit 1; SIGTERM and SIGINT stop cleanly (exit 0). With more than
+ * one worker (proxy.config.exec_thread.*) this process is the primary and forks them (workers.ts).
  */
 import { resolve } from 'node:path';
 import v8 from 'node:v8';
@@ -15,6 +16,7 @@ import type { Diagnostic } from './config/types.js';
 import { Host } from './core/host.js';
 import { diags } from './diags.js';
 import { verifyPlugins } from './loader.js';
+import { isWorker, reportListening, runPrimary, ticketKeysFromPrimary, workerCount } from './workers.js';
 
 // Keep the young generation at V8's initial 1 MB semi-spaces instead of letting connection churn
 // grow it to 16 MB: about 10 KB less resident memory per idle tunnel, no measured CPU cost
@@ -91,9 +93,13 @@ async function main(): Promise<number> {
   const tags = [rec.debugEnabled > 0 ? rec.debugTags : '', cli.tags ?? ''].filter((t) => t !== '').join('|');
   diags.configure(rec.debugEnabled > 0 || cli.tags !== null, tags);
 
+  const workers = workerCount(rec);
+  if (workers > 1 && !isWorker()) return runPrimary(workers);
+
   let host: Host;
   try {
-    host = new Host(config);
+    const ticketKeys = await ticketKeysFromPrimary();
+    host = new Host(config, ticketKeys !== null ? { ticketKeys } : {});
     await host.loadPlugins();
   } catch (err) {
     printError(err);
@@ -107,7 +113,8 @@ async function main(): Promise<number> {
     return 1;
   }
   const list = bound.map((b) => `${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port} (${b.kind})`).join(', ');
-  diags.note('listening on %s', list);
+  if (isWorker()) reportListening(list);
+  else diags.note('listening on %s', list);
 
   return new Promise<number>((done) => {
     let stopping = false;

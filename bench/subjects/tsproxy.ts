@@ -132,7 +132,10 @@ const IP_ALLOW =
   '  - apply: in\n    ip_addrs: 127.0.0.1\n    action: set_allow\n    methods: ALL\n' +
   '  - apply: out\n    ip_addrs: 127.0.0.1\n    action: set_allow\n    methods: ALL\n';
 
+/** One process, no workers: every peer here runs one thread (HAProxy nbthread 1, one ATS event thread...). */
 const BASE_RECORDS = {
+  'exec_thread.autoconfig.enabled': 0,
+  'exec_thread.limit': 1,
   'http.connect_ports': '1-65535',
   'http.cache.http': 0,
   'url_remap.remap_required': 0,

@@ -124,13 +124,13 @@ const PROPERTIES: Readonly<Record<string, RecordSchema>> = {
     description: 'Largest request header block, in bytes.',
   },
   'proxy.config.plugin.plugin_dir': str('plugins', 'Directory for relative plugin paths, relative to the config directory.'),
-  'proxy.config.exec_thread.autoconfig.enabled': flag(1, 'Size the worker pool from the CPU count (parsed; workers come later).'),
+  'proxy.config.exec_thread.autoconfig.enabled': flag(1, '1: one worker process per CPU core (node:cluster); 0: `exec_thread.limit` workers.'),
   'proxy.config.exec_thread.limit': {
     type: 'integer',
     default: 2,
     minimum: 1,
     maximum: 256,
-    description: 'Workers when autoconfig is off (parsed; workers come later).',
+    description: 'Worker processes when autoconfig is off; 1: one process, no workers.',
   },
 };
 

@@ -258,6 +258,7 @@ function build(configDir: string, v: Validated, diagnostics: Diagnostic[]): Reco
     connectionsThrottle: int('proxy.config.net.connections_throttle'),
     requestHeaderMaxSize: int('proxy.config.http.request_header_max_size'),
     pluginDir: resolve(configDir, str('proxy.config.plugin.plugin_dir')),
+    execThread: { autoconfig: int('proxy.config.exec_thread.autoconfig.enabled') === 1, limit: int('proxy.config.exec_thread.limit') },
   };
 }
 

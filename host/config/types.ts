@@ -84,6 +84,8 @@ export interface RecordsConfig {
   readonly requestHeaderMaxSize: number;
   /** Absolute directory for relative plugin paths. */
   readonly pluginDir: string;
+  /** proxy.config.exec_thread.*: one worker per CPU, or `limit` workers. */
+  readonly execThread: { readonly autoconfig: boolean; readonly limit: number };
 }
 
 // ---------------------------------------------------------------- plugin.config

@@ -25,6 +25,8 @@ const dbg = diags.dbgCtl('http');
 export interface HostOptions {
   /** How long a hook may hold a transaction (default 30 s). */
   readonly hookDeadlineMs?: number;
+  /** TLS session-ticket keys shared by every worker (default: the TLS server's own random keys). */
+  readonly ticketKeys?: Buffer;
 }
 
 export class Host {
@@ -58,7 +60,7 @@ export class Host {
       ? buildServerContexts(config.sslMulticert, rec.ssl.clientCaForInbound, rec.ssl.certificationLevel)
       : null;
     this.sm = new HttpStateMachine(this.ctx);
-    this.#acceptor = new Acceptor(this.ctx, this.sm, serverTls);
+    this.#acceptor = new Acceptor(this.ctx, this.sm, serverTls, opts.ticketKeys);
   }
 
   get plugins(): readonly LoadedPlugin[] {

@@ -67,10 +67,10 @@ export class Acceptor {
   readonly #sm: HttpStateMachine;
   readonly #tls: tls.Server | null;
 
-  constructor(ctx: HostContext, sm: HttpStateMachine, serverTls: ServerTls | null) {
+  constructor(ctx: HostContext, sm: HttpStateMachine, serverTls: ServerTls | null, ticketKeys?: Buffer) {
     this.#ctx = ctx;
     this.#sm = sm;
-    this.#tls = serverTls ? this.#tlsServer(serverTls) : null;
+    this.#tls = serverTls ? this.#tlsServer(serverTls, ticketKeys) : null;
   }
 
   /** Every accepted connection still open (sessions, handshakes, blind tunnels). */
@@ -120,11 +120,12 @@ export class Acceptor {
     });
   }
 
-  #tlsServer(st: ServerTls): tls.Server {
+  #tlsServer(st: ServerTls, ticketKeys: Buffer | undefined): tls.Server {
     const rec = this.#ctx.config.records;
     const srv = tls.createServer({
       ...st.options(),
       handshakeTimeout: rec.handshakeTimeoutIn * 1000,
+      ...(ticketKeys !== undefined ? { ticketKeys } : {}),
     });
     srv.on('secureConnection', (s: TLSSocket) => {
       s.setNoDelay(true);

@@ -91,10 +91,19 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
   });
 }
 
-/** Spawns `node MAIN_JS --config-dir DIR [-T tags]` and resolves once the listening line has been printed. */
+/** One process, no workers: the tests' default (ATS's environment overrides of proxy.config.exec_thread.*). */
+export const ONE_PROCESS: Readonly<Record<string, string>> = {
+  PROXY_CONFIG_EXEC_THREAD_AUTOCONFIG_ENABLED: '0',
+  PROXY_CONFIG_EXEC_THREAD_LIMIT: '1',
+};
+
+/**
+ * Spawns `node MAIN_JS --config-dir DIR [-T tags]` and resolves once the listening line has been
+ * printed. One process unless `opts.env` sets the exec_thread records.
+ */
 export function startTsproxy(configDir: string, opts: StartOptions = {}): Promise<Proxy> {
   const args = [MAIN_JS, '--config-dir', configDir, ...(opts.tags ? ['-T', opts.tags] : []), ...(opts.args ?? [])];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...ONE_PROCESS, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const out: string[] = [];
   const err: string[] = [];

@@ -4,8 +4,7 @@
  * ats.md 4.4). Local PKI and process helpers stand in for test/helpers/{pki,proc}.ts.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -15,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MAIN_JS } from '../helpers/paths.js';
+import { startTsproxy, type Proxy } from '../helpers/proc.js';
 import { captureClientHello, ext, fragment, helloRecords, sniData } from '../unit/net/client-hello-fixtures.js';
 
 const T = { timeout: 20_000 };
@@ -82,23 +81,6 @@ async function backend(dir: string, name: string): Promise<{ tlsPort: number; fr
   };
 }
 
-interface Proxy {
-  readonly port: number;
-  readonly proc: ChildProcess;
-  output(): string;
-}
-
-async function startProxy(dir: string): Promise<Proxy> {
-  const proc = spawn(process.execPath, [MAIN_JS, '--config-dir', dir, '-T', 'sni_router|ssl_sni'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await until(() => /listening on \S+:\d+ \(ssl\)/.test(out) || proc.exitCode !== null, 'the listening line', 10_000);
-  const m = /listening on \S+:(\d+) \(ssl\)/.exec(out);
-  if (!m) throw new Error(`tsproxy did not start:\n${out}`);
-  return { port: Number(m[1]), proc, output: () => out };
-}
-
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -120,6 +102,7 @@ function run(cmd: string, args: string[], input = ''): Promise<{ code: number; o
 describe('sni_router through tsproxy', { skip: SKIP }, () => {
   let dir = '';
   let proxy: Proxy;
+  let port = 0;
   let a: Awaited<ReturnType<typeof backend>>;
   let b: Awaited<ReturnType<typeof backend>>;
   let plain: http.Server;
@@ -183,14 +166,12 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
     writeFileSync(join(dir, 'ssl_multicert.config'), 'dest_ip=* ssl_cert_name=proxy.pem ssl_key_name=proxy.key\n');
     writeFileSync(join(dir, 'plugin.config'), 'sni_router.so\n');
     writeFileSync(join(dir, 'sni.yaml'), sniYaml(`a.backend:${a.frontPort}`));
-    proxy = await startProxy(dir);
+    proxy = await startTsproxy(dir, { tags: 'sni_router|ssl_sni' });
+    port = proxy.port('ssl');
   }, { timeout: 30_000 });
 
   after(async () => {
-    if (proxy?.proc.exitCode === null) {
-      proxy.proc.kill('SIGTERM');
-      await once(proxy.proc, 'exit');
-    }
+    await proxy?.stop();
     a?.close();
     b?.close();
     plain?.closeAllConnections();
@@ -199,12 +180,12 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
   }, { timeout: 10_000 });
 
   const curl = (name: string, ...extra: string[]) =>
-    run('curl', ['-sS', '--max-time', '5', '--cacert', join(dir, 'ca.pem'), '--resolve', `${name}:${proxy.port}:127.0.0.1`, ...extra, `https://${name}:${proxy.port}/`]);
-  const sClient = (...args: string[]) => run('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.port}`, ...args], 'Q\n');
+    run('curl', ['-sS', '--max-time', '5', '--cacert', join(dir, 'ca.pem'), '--resolve', `${name}:${port}:127.0.0.1`, ...extra, `https://${name}:${port}/`]);
+  const sClient = (...args: string[]) => run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], 'Q\n');
 
   test('exact name: a blind tunnel, TLS end to end with the backend certificate', { ...T, skip: !HAVE_CURL && 'curl not found' }, async () => {
     const r = await curl('foo.test');
-    assert.equal(r.out, `a backend foo.test:${proxy.port}\n`);
+    assert.equal(r.out, `a backend foo.test:${port}\n`);
     const s = await sClient('-servername', 'foo.test');
     assert.match(s.out, /subject=CN ?= ?a\.backend/);
     assert.match(proxy.output(), /\(ssl_sni\) Destination now is \[a\.backend:\d+\], fqdn \[foo\.test\]/);
@@ -217,9 +198,9 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
   });
 
   test('wildcard: $1 is the captured part, across dots', { ...T, skip: !HAVE_CURL && 'curl not found' }, async () => {
-    assert.equal((await curl('web.match.test')).out, `b backend web.match.test:${proxy.port}\n`);
+    assert.equal((await curl('web.match.test')).out, `b backend web.match.test:${port}\n`);
     // '*.match.test' on the backend's certificate covers one label only: -k for two.
-    assert.equal((await curl('a.b.match.test', '-k')).out, `b backend a.b.match.test:${proxy.port}\n`);
+    assert.equal((await curl('a.b.match.test', '-k')).out, `b backend a.b.match.test:${port}\n`);
     assert.match(proxy.output(), /Destination now is \[a\.b\.testmatch:\d+\], fqdn \[a\.b\.match\.test\]/);
   });
 
@@ -237,12 +218,12 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
 
   test('forward_route: TLS terminated here, plaintext to the target', { ...T, skip: !HAVE_CURL && 'curl not found' }, async () => {
     const before = plainHits;
-    assert.equal((await curl('fwd.test')).out, `plain backend fwd.test:${proxy.port}\n`);
+    assert.equal((await curl('fwd.test')).out, `plain backend fwd.test:${port}\n`);
     assert.equal(plainHits, before + 1);
   });
 
   test('partial_blind_route: TLS terminated here, new TLS to the origin', { ...T, skip: !HAVE_CURL && 'curl not found' }, async () => {
-    assert.equal((await curl('pb.test')).out, `a backend pb.test:${proxy.port}\n`);
+    assert.equal((await curl('pb.test')).out, `a backend pb.test:${port}\n`);
   });
 
   test('ip_allow: a client outside the list is refused, nothing dialled', { ...T, skip: !HAVE_CURL && 'curl not found' }, async () => {
@@ -257,7 +238,7 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
     const hello = await captureClientHello({ servername: 'foo.test', alpn: ['h2'] });
     for (const bytes of [hello, fragment(hello, 1)]) {
       const n = a.received.length;
-      const c = net.connect({ host: '127.0.0.1', port: proxy.port, noDelay: true });
+      const c = net.connect({ host: '127.0.0.1', port: port, noDelay: true });
       c.on('error', () => {});
       await once(c, 'connect');
       if (bytes === hello) c.write(bytes);
@@ -281,14 +262,14 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
   ] as const) {
     test(`${what}: closed without a dial or a crash`, T, async () => {
       const before = a.received.length + b.received.length;
-      const c = net.connect({ host: '127.0.0.1', port: proxy.port });
+      const c = net.connect({ host: '127.0.0.1', port: port });
       c.on('error', () => {});
       await once(c, 'connect');
       c.end(await bytes());
       c.resume();
       await once(c, 'close');
       assert.equal(a.received.length + b.received.length, before, 'no backend dialled');
-      assert.equal(proxy.proc.exitCode, null);
+      assert.equal(await Promise.race([proxy.exited, Promise.resolve('running')]), 'running');
       assert.match((await sClient('-servername', 'foo.test')).out, /subject=CN ?= ?a\.backend/, 'still serving');
     });
   }
@@ -303,11 +284,11 @@ describe('sni_router through tsproxy', { skip: SKIP }, () => {
       }
     };
     writeFileSync(join(dir, 'sni.yaml'), sniYaml(`web.testmatch:${b.frontPort}`));
-    await poll(async () => (await curl('foo.test', '-k')).out === `b backend foo.test:${proxy.port}\n`, 'the new route');
+    await poll(async () => (await curl('foo.test', '-k')).out === `b backend foo.test:${port}\n`, 'the new route');
     writeFileSync(join(dir, 'sni.yaml'), 'sni:\n  - tunnel_route: nowhere.test:1\n');
     const error = /ERROR: .*sni\.yaml:2:5: sni\[0\]: 'fqdn' is required/;
     await poll(async () => (await curl('foo.test', '-k'), error.test(proxy.output())), 'the reload error');
     assert.match(proxy.output(), /not reloaded: keeping the previous 6 rules/);
-    assert.equal((await curl('foo.test', '-k')).out, `b backend foo.test:${proxy.port}\n`);
+    assert.equal((await curl('foo.test', '-k')).out, `b backend foo.test:${port}\n`);
   });
 });
