@@ -98,7 +98,7 @@ function idleSpec(ctx: BenchContext, name: string, group: string, start: () => P
     group,
     start: async (): Promise<Running> => {
       const s = await start();
-      return { procs: s.procs, stop: s.stop, warm: () => Promise.resolve(), measure: () => holdIdle(ctx, s.route, s.procs) };
+      return { procs: s.procs, stop: s.stop, warm: () => Promise.resolve(null), measure: () => holdIdle(ctx, s.route, s.procs) };
     },
   };
 }

@@ -53,19 +53,19 @@ export function cpuUsPer(cpuS: number | undefined, r: LoopResult): number {
 /**
  * WARM_N unmeasured attempts (connbench to the echo route, or tlshs handshakes) so that JIT
  * compilation and lazy initialisation (e.g. ATS's first host-file lookup) stay out of run 1.
- * Failures are only reported: the measured runs judge the subject.
+ * Failures are only reported (the returned text): the measured runs judge the subject.
  */
-export async function warmUp(ctx: BenchContext, script: 'connbench' | 'tlshs', args: readonly string[]): Promise<void> {
+export async function warmUp(ctx: BenchContext, script: 'connbench' | 'tlshs', args: readonly string[]): Promise<string | null> {
   const all = [...args, '--n', String(WARM_N), '--conc', '1', '--secs', '30'];
   try {
     const r = await runClient<LoopResult>(ctx, script, all, 60_000);
-    if (r.failed > 0) ctx.progress(`warm-up: ${r.failed} of ${WARM_N} failed (${r.firstError ?? '?'})`);
+    return r.failed > 0 ? `${r.failed} of ${WARM_N} failed (${r.firstError ?? '?'})` : null;
   } catch (err) {
-    ctx.progress(`warm-up failed: ${err instanceof Error ? err.message : String(err)}`);
+    return `failed: ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 
 /** Warm-up through a route to the sink's echo listener. */
-export function warmEcho(ctx: BenchContext, route: Route): Promise<void> {
+export function warmEcho(ctx: BenchContext, route: Route): Promise<string | null> {
   return warmUp(ctx, 'connbench', ['--route', JSON.stringify(route), '--until', 'echo']);
 }

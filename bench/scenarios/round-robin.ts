@@ -12,8 +12,11 @@ import { SkipError, type Started } from '../subjects/types.js';
 import { formatValue } from '../report/format.js';
 
 export interface Running extends Started {
-  /** Unmeasured traffic right after start (JIT, lazy host lookups); a no-op where a fresh process is the point. */
-  warm(): Promise<void>;
+  /**
+   * Unmeasured traffic right after start (JIT, lazy host lookups); a no-op where a fresh process is
+   * the point. Resolves with what went wrong, if anything, for the progress line.
+   */
+  warm(): Promise<string | null>;
   /** One run; returns the metric values it measured. */
   measure(run: number): Promise<Record<string, number>>;
 }
@@ -46,7 +49,8 @@ function headline(metrics: readonly MetricDef[], values: Record<string, number>)
 async function startOrSkip(ctx: BenchContext, o: RoundRobinOptions, spec: SubjectSpec, res: SubjectResult): Promise<Running | null> {
   try {
     const r = await spec.start();
-    await r.warm();
+    const trouble = await r.warm();
+    if (trouble !== null) ctx.progress(`${o.scenario}: ${spec.name} warm-up: ${trouble}`);
     return r;
   } catch (err) {
     res.skipped = reason(err);
