@@ -85,7 +85,7 @@ const PROPERTIES: Readonly<Record<string, RecordSchema>> = {
   'proxy.config.ssl.client.cert.filename': str('', 'Client certificate file sent to origins; empty: none.'),
   'proxy.config.ssl.client.private_key.path': str('', 'Directory of the client private key.'),
   'proxy.config.ssl.client.private_key.filename': str('', 'Client private key file; empty: none.'),
-  'proxy.config.ssl.origin_session_cache.enabled': flag(1, '1: resume outbound TLS sessions (each session ticket is used once).'),
+  'proxy.config.ssl.origin_session_cache.enabled': flag(1, '1: resume outbound TLS sessions with the newest session ticket each origin sent.'),
   'proxy.config.ssl.origin_session_cache.size': {
     type: 'integer',
     default: 10240,

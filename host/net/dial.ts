@@ -228,6 +228,7 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
             diags.note('server certificate verification failed for %s (%s:%d), continuing (PERMISSIVE): %s', name, raw.remoteAddress, o.port, problems.map((p) => p.message).join('; '));
           }
         }
+        accept();
         if (dbgSsl.on) {
           const how = sock.isSessionReused() ? 'resumed' : 'full handshake';
           dbgSsl('TLS to %s (%s:%d): %s, %s, %s', name, raw.remoteAddress, o.port, sock.getProtocol(), how, sock.authorized ? 'verified' : 'not verified');
@@ -251,9 +252,21 @@ function handshake(raw: net.Socket, host: string, o: DialOptions): Promise<tls.T
         sock.read(0);
       };
       const onError = (err: Error): void => fail(classify(err, 'tls'));
+      // Tickets come for as long as the connection lives; one is kept only once the origin passed
+      // verification (a TLS 1.2 server sends its ticket before the handshake is done).
       const sessions = ctx.sessions;
-      // Tickets come after the handshake and for as long as the connection lives.
-      if (sessions !== null) sock.on('session', (ticket: Buffer) => sessions.put(sessionKey, ticket));
+      let verified = false;
+      let early: Buffer | null = null;
+      if (sessions !== null) {
+        sock.on('session', (ticket: Buffer) => {
+          if (verified) sessions.put(sessionKey, ticket);
+          else early = ticket;
+        });
+      }
+      const accept = (): void => {
+        verified = true;
+        if (early !== null) sessions?.put(sessionKey, early);
+      };
       let awaitingVerdict = false;
       const onClose = (): void =>
         fail(

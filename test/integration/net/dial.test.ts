@@ -9,6 +9,7 @@ import { diags } from '../../../host/diags.js';
 import { dial, type DialOptions, type Dialed } from '../../../host/net/dial.js';
 import { classify, isFailure, type Failure } from '../../../host/net/proxy-status.js';
 import { buildClientTlsContext, type ClientTlsContext } from '../../../host/net/tls-context.js';
+import { TlsSessionCache } from '../../../host/net/tls-sessions.js';
 import { hasOpenssl, makePki, SSL_BASE, type Pki } from './certs.js';
 
 function hostsTable(entries: Record<string, string[]>): HostsTable {
@@ -402,4 +403,23 @@ test('outbound sessions resume per origin and client context, and a resumed dial
   assert.equal(await reused(off), false);
   assert.equal(await reused(off), false, 'origin_session_cache off: never resumed');
   assert.ok(srv.authorized.every((a) => a), 'every connection, resumed or not, carried an accepted client certificate');
+});
+
+test('only a verified origin leaves a ticket: a TLS 1.2 ticket sent before a failed name check is dropped', { timeout: 20_000 }, async (t) => {
+  if (pki === null) return t.skip('openssl CLI not found: cannot make test certificates');
+  const k = pki;
+  const server = tls.createServer({ cert: k.server.certPem, key: k.server.keyPem, maxVersion: 'TLSv1.2' }, (s) => {
+    s.on('error', () => {});
+    s.end('secret');
+  });
+  const port = await listen(server);
+  t.after(() => server.close());
+  // Policy ENFORCED with properties NAME: the name is checked after the handshake, where a TLS 1.2
+  // server has already sent its ticket.
+  const ctx = buildClientTlsContext({ ...SSL_BASE, clientCa: k.ca, verifyServerProperties: 'NAME', originSessionCacheSize: 16 });
+  const bad = await dialAndRead(opts({ host: 'wrong.test', port, tls: true, tlsClient: ctx }));
+  assert.ok(isFailure(bad) && bad.type === 'tls_certificate_error', String(bad));
+  assert.equal(ctx.sessions?.get(TlsSessionCache.key('wrong.test', '127.0.0.1', port)), undefined);
+  assert.equal(await dialAndRead(opts({ host: 'peer.test', port, tls: true, tlsClient: ctx })), 'secret');
+  assert.ok(ctx.sessions?.get(TlsSessionCache.key('peer.test', '127.0.0.1', port)), 'a verified origin leaves its ticket');
 });
