@@ -200,11 +200,14 @@ async function onPluginReply(
   }
   socket.write(out.serializeResponse(), 'latin1');
   if (out.status >= 200 && out.status <= 299) {
+    // When the plugin tunnelled its side of the intercept (tls_bridge), this joins that tunnel:
+    // one relay from the client to the plugin's outbound leg.
     createTunnel(socket, up, {
       headToA: upHead.length ? upHead : undefined,
       headToB: head.length ? head : undefined,
       idleTimeoutMs: ctx.config.records.noActivityTimeoutIn * 1000,
       onClose: () => closeTxn(),
+      joinVConns: true,
     });
     return;
   }

@@ -71,6 +71,11 @@ export class VConnEnd extends Duplex {
     this.#local = addrs.local;
   }
 
+  /** The other end of this pair (null only while being made). */
+  get peerEnd(): VConnEnd | null {
+    return this.#peer;
+  }
+
   /** Link two ends (once, by `createVConnPair`). */
   static link(a: VConnEnd, b: VConnEnd): void {
     a.#peer = b;

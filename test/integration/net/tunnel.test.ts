@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import tls from 'node:tls';
 import type { Tunnel, TunnelOptions, TunnelStats } from '../../../host/api/types.js';
 import { createTunnel } from '../../../host/net/tunnel.js';
-import { createVConnPair } from '../../../host/net/vconn-pair.js';
+import { createVConnPair, type VConnEnd } from '../../../host/net/vconn-pair.js';
 import { hasOpenssl, makePki, type Pki } from './certs.js';
 
 const MiB = 1024 * 1024;
@@ -91,6 +91,14 @@ async function connect(port: number): Promise<net.Socket> {
 /** Resolves on 'close', whatever errors came before it. */
 function closeOf(s: Duplex): Promise<void> {
   return new Promise((resolve) => s.once('close', () => resolve()));
+}
+
+/** Resolves once the peer has gone: an EOF, or a close (a reset). */
+function endOrClose(s: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    s.once('end', () => resolve());
+    s.once('close', () => resolve());
+  });
 }
 
 /** Poll `cond` every 10 ms until true or the deadline. */
@@ -370,4 +378,97 @@ test('TLS on the client side: byte-exact and half-close through a TLSSocket', { 
   assert.equal(s.reason, 'done');
   assert.deepEqual([s.aToB, s.bToA], [2 * MiB, response.length]);
   c.destroy();
+});
+
+/**
+ * The shape of an intercepted CONNECT whose plugin tunnels its VConn on (tls_bridge): the plugin's
+ * tunnel (its VConn ⇄ origin) runs first, then the host's tunnel (client ⇄ the intercept's host
+ * end) joins it through the pair.
+ */
+async function intercepted(t: { after: (fn: () => void) => void }, greeting: Buffer): Promise<{
+  client: net.Socket;
+  plugin: Tunnel;
+  host: Tunnel;
+  pluginEnd: VConnEnd;
+  hostEnd: VConnEnd;
+}> {
+  const origin = await listen((s) => {
+    s.write(greeting);
+    s.pipe(s);
+  });
+  t.after(() => origin.server.close());
+  const [hostEnd, pluginEnd] = createVConnPair();
+  const up = await connect(origin.port);
+  const plugin = createTunnel(pluginEnd, up);
+  // The greeting waits in the host end, unread, as a reply the host has not parsed yet would.
+  await until(() => hostEnd.readableLength >= greeting.length, 5000, 'the greeting inside the pair');
+  let client: net.Socket | null = null;
+  let host: Tunnel | null = null;
+  const front = await listen((s) => {
+    client = s;
+    host = createTunnel(s, hostEnd, { joinVConns: true, headToA: Buffer.from('HEAD|') });
+  });
+  t.after(() => front.server.close());
+  const c = await connect(front.port);
+  await until(() => host !== null && client !== null, 5000, 'the host tunnel');
+  return { client: c, plugin, host: host!, pluginEnd, hostEnd };
+}
+
+test('joining through a virtual connection: bytes inside the pair first, then one relay, byte-exact', { timeout: 20_000 }, async (t) => {
+  const greeting = Buffer.from('220 hello\r\n');
+  const { client, plugin, host, pluginEnd, hostEnd } = await intercepted(t, greeting);
+  const big = randomBytes(2 * MiB);
+  const got: Buffer[] = [];
+  client.on('data', (d: Buffer) => got.push(d));
+  client.write(big);
+  const want = Buffer.concat([Buffer.from('HEAD|'), greeting, big]);
+  await until(() => Buffer.concat(got).length >= want.length, 10_000, 'the echo');
+  assert.ok(Buffer.concat(got).equals(want), 'head, then the bytes waiting in the pair, then the echo, in order');
+  // The pair is out of the data path: only the greeting crossed it, before the join.
+  assert.deepEqual([hostEnd.bytesWritten, pluginEnd.bytesWritten], [0, greeting.length]);
+  client.end();
+  const [h, p] = await Promise.all([host.closed, plugin.closed]);
+  assert.equal(h.reason, 'done');
+  assert.equal(p.reason, 'done');
+  assert.deepEqual([h.aToB, h.bToA], [big.length, 5 + greeting.length + big.length], 'each tunnel counts in its own sense');
+  assert.deepEqual([p.aToB, p.bToA], [big.length, greeting.length + big.length]);
+  assert.ok(hostEnd.destroyed && pluginEnd.destroyed, 'the bypassed ends close with the relay');
+});
+
+test('a joined relay ends when a bypassed end is destroyed, and from either tunnel handle', { timeout: 20_000 }, async (t) => {
+  const first = await intercepted(t, Buffer.from('hi'));
+  first.client.on('error', () => undefined);
+  first.client.resume();
+  const firstClosed = endOrClose(first.client);
+  first.pluginEnd.destroy();
+  assert.equal((await first.host.closed).reason, 'destroyed');
+  assert.equal((await first.plugin.closed).reason, 'destroyed');
+  await firstClosed;
+
+  const second = await intercepted(t, Buffer.from('hi'));
+  second.client.on('error', () => undefined);
+  second.client.resume();
+  const secondClosed = endOrClose(second.client);
+  second.plugin.destroy(new Error('plugin gave up'));
+  const h = await second.host.closed;
+  assert.equal(h.reason, 'error');
+  assert.equal(h.error?.message, 'plugin gave up');
+  await secondClosed;
+});
+
+test('without joinVConns (a plugin\'s api.tunnel) nothing is joined: the bytes cross the pair', { timeout: 20_000 }, async (t) => {
+  const origin = await listen((s) => s.pipe(s));
+  t.after(() => origin.server.close());
+  const [hostEnd, pluginEnd] = createVConnPair();
+  const plugin = createTunnel(pluginEnd, await connect(origin.port));
+  const front = await listen((s) => void createTunnel(s, hostEnd));
+  t.after(() => front.server.close());
+  const client = await connect(front.port);
+  const got: Buffer[] = [];
+  client.on('data', (d: Buffer) => got.push(d));
+  client.write('ping');
+  await until(() => Buffer.concat(got).toString() === 'ping', 5000, 'the echo');
+  assert.deepEqual([hostEnd.bytesWritten, pluginEnd.bytesWritten], [4, 4], 'both ways through the pair');
+  client.end();
+  assert.equal((await plugin.closed).reason, 'done');
 });
