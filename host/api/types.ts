@@ -227,7 +227,12 @@ export interface Api {
    * follow a 2xx. The transaction is internal and sees every config and global hook.
    */
   httpConnect(opts: HttpConnectOptions): VConn;
-  /** The host's one tunnel primitive: relays a ⇄ b with back-pressure, half-close and timeouts. */
+  /**
+   * The host's one tunnel primitive: relays a ⇄ b with back-pressure, half-close and timeouts.
+   * The tunnel owns a and b from then on: read or write neither. When `a` is an intercepted CONNECT's
+   * VConn, the host's own tunnel from the client, made once the response is sent, joins this one
+   * (a chunk then crosses one relay); a and b then see only their close when the tunnel ends.
+   */
   tunnel(a: VConn, b: VConn, opts?: TunnelOptions): Tunnel;
   /** `DbgCtl`: a debug function gated by tag. */
   dbgCtl(tag: string): DbgCtl;

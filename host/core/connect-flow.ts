@@ -153,7 +153,13 @@ function interceptedConnect(
     void reply(failureReply(failure('connection_terminated', set?.status ?? 502, set?.reason ?? 'Bad Gateway', detail)));
   };
   creq.once('error', (err) => fail(`intercepting plugin '${txn.interceptPlugin}' closed before a reply (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+  // Until the plugin answers, a client that leaves takes the request with it.
+  const abandon = (): void => {
+    if (!creq.destroyed) creq.destroy();
+  };
   creq.once('connect', (res: IncomingMessage, up: Duplex, upHead: Buffer) => {
+    // From here the reply's socket is ours; nothing keeps the request (and its parser) alive.
+    socket.off('close', abandon);
     creq.removeAllListeners('error');
     creq.on('error', noop);
     void onPluginReply(ctx, txn, socket, head, res, up, upHead, closeTxn).catch((err: unknown) => {
@@ -163,9 +169,7 @@ function interceptedConnect(
       closeTxn();
     });
   });
-  socket.once('close', () => {
-    if (!creq.destroyed) creq.destroy();
-  });
+  socket.once('close', abandon);
   creq.end();
 }
 

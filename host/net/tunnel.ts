@@ -63,8 +63,46 @@ interface Member {
   bToA: number;
 }
 
-/** The relay each side belongs to, for joining. */
+/** The relay each side belongs to (for the shared listeners below, and for joining). */
 const relayOf = new WeakMap<Duplex, Relay>();
+/** The relay each bypassed end belongs to. */
+const bypassedIn = new WeakMap<Duplex, Relay>();
+
+// One set of listeners for every relay (`this` is the stream): nothing is allocated per relay
+// or per chunk for them.
+function onData(this: Duplex, chunk: Buffer): void {
+  relayOf.get(this)?.move(this, chunk);
+}
+function onDrain(this: Duplex): void {
+  relayOf.get(this)?.other(this).resume();
+}
+function onEnd(this: Duplex): void {
+  relayOf.get(this)?.ended(this);
+}
+function onFinish(this: Duplex): void {
+  relayOf.get(this)?.finished(this);
+}
+function onSideClose(this: Duplex): void {
+  relayOf.get(this)?.sideClosed(this);
+}
+function onError(this: Duplex, err: Error): void {
+  relayOf.get(this)?.finish('error', err);
+}
+function onBypassedClose(this: Duplex): void {
+  bypassedIn.get(this)?.finish('destroyed');
+}
+function tick(r: Relay): void {
+  r.tick();
+}
+
+const SIDE_LISTENERS = [
+  ['data', onData],
+  ['drain', onDrain],
+  ['end', onEnd],
+  ['finish', onFinish],
+  ['close', onSideClose],
+  ['error', onError],
+] as const;
 
 class Relay {
   readonly x: Duplex;
@@ -72,6 +110,7 @@ class Relay {
   readonly members: Member[];
   /** Virtual connection ends taken out of the data path, closed with the relay. */
   readonly bypassed: readonly Duplex[];
+  readonly idleMs: number;
   toY = 0;
   toX = 0;
   #xEnded = false;
@@ -80,9 +119,8 @@ class Relay {
   #yFinished = false;
   #done = false;
   #timer: NodeJS.Timeout | null = null;
-  readonly #off: (() => void)[] = [];
-
-  readonly idleMs: number;
+  #seen = 0;
+  #quiet = 0;
 
   constructor(x: Duplex, y: Duplex, members: Member[], bypassed: readonly Duplex[], idleMs: number) {
     this.x = x;
@@ -101,111 +139,97 @@ class Relay {
     return s === this.x ? this.y : this.x;
   }
 
+  move(from: Duplex, chunk: Buffer): void {
+    const to = from === this.x ? this.y : this.x;
+    if (to === this.y) this.toY += chunk.length;
+    else this.toX += chunk.length;
+    if (!to.write(chunk)) from.pause();
+  }
+
+  ended(s: Duplex): void {
+    if (s === this.x) this.#xEnded = true;
+    else this.#yEnded = true;
+    if (!this.#done) this.other(s).end();
+    this.#maybeDone();
+  }
+
+  finished(s: Duplex): void {
+    if (s === this.x) this.#xFinished = true;
+    else this.#yFinished = true;
+    this.#maybeDone();
+  }
+
+  /** A side that ended and finished by itself may close before the other side has flushed. */
+  sideClosed(s: Duplex): void {
+    const selfDone = s === this.x ? this.#xEnded && this.#xFinished : this.#yEnded && this.#yFinished;
+    if (!selfDone) this.finish('destroyed');
+  }
+
+  tick(): void {
+    const total = this.toX + this.toY;
+    if (total !== this.#seen) {
+      this.#seen = total;
+      this.#quiet = 0;
+    } else if (++this.#quiet >= TICKS) {
+      this.finish('timeout');
+      return;
+    }
+    this.#timer?.refresh();
+  }
+
   /** Attach to both sides, write the heads, start flowing (and the idle timer when idleMs > 0). */
   start(headsToY: readonly Buffer[], headsToX: readonly Buffer[]): void {
     const { x, y, idleMs } = this;
     relayOf.set(x, this);
     relayOf.set(y, this);
-    const on = (s: Duplex, event: string, fn: Parameters<Duplex['on']>[1]): void => {
-      s.on(event, fn);
-      this.#off.push(() => s.off(event, fn));
-    };
     for (const s of [x, y]) {
       s.allowHalfOpen = true;
       if (s instanceof net.Socket) s.setNoDelay(true);
       // Kept for good: a closed side may still report an error (a reset) after the relay is gone.
       s.on('error', noop);
-      on(s, 'error', (err: Error) => this.finish('error', err));
+      for (const [event, fn] of SIDE_LISTENERS) if (event !== 'data') s.on(event, fn);
     }
-    // A side that ended and finished by itself may close before the other side has flushed.
-    on(x, 'close', () => {
-      if (!(this.#xEnded && this.#xFinished)) this.finish('destroyed');
-    });
-    on(y, 'close', () => {
-      if (!(this.#yEnded && this.#yFinished)) this.finish('destroyed');
-    });
     for (const s of this.bypassed) {
+      bypassedIn.set(s, this);
       s.on('error', noop);
-      on(s, 'close', () => this.finish('destroyed'));
+      s.on('close', onBypassedClose);
     }
-    const onXEnd = (): void => {
-      this.#xEnded = true;
-      if (!this.#done) y.end();
-      this.#maybeDone();
-    };
-    const onYEnd = (): void => {
-      this.#yEnded = true;
-      if (!this.#done) x.end();
-      this.#maybeDone();
-    };
-    const onXFinish = (): void => {
-      this.#xFinished = true;
-      this.#maybeDone();
-    };
-    const onYFinish = (): void => {
-      this.#yFinished = true;
-      this.#maybeDone();
-    };
-    on(x, 'end', onXEnd);
-    on(y, 'end', onYEnd);
-    on(x, 'finish', onXFinish);
-    on(y, 'finish', onYFinish);
-
-    for (const h of headsToY) {
-      if (h.length === 0) continue;
-      if (!y.write(h)) x.pause();
-    }
-    for (const h of headsToX) {
-      if (h.length === 0) continue;
-      if (!x.write(h)) y.pause();
-    }
-    on(x, 'data', (chunk: Buffer) => {
-      this.toY += chunk.length;
-      if (!y.write(chunk)) x.pause();
-    });
-    on(y, 'data', (chunk: Buffer) => {
-      this.toX += chunk.length;
-      if (!x.write(chunk)) y.pause();
-    });
-    on(y, 'drain', () => x.resume());
-    on(x, 'drain', () => y.resume());
+    for (const h of headsToY) if (h.length > 0 && !y.write(h)) x.pause();
+    for (const h of headsToX) if (h.length > 0 && !x.write(h)) y.pause();
+    x.on('data', onData);
+    y.on('data', onData);
     if (!y.writableNeedDrain) x.resume();
     if (!x.writableNeedDrain) y.resume();
 
     if (idleMs > 0) {
-      let seen = this.toX + this.toY;
-      let quiet = 0;
-      const timer = setTimeout(() => {
-        const total = this.toX + this.toY;
-        if (total !== seen) {
-          seen = total;
-          quiet = 0;
-        } else if (++quiet >= TICKS) {
-          this.finish('timeout');
-          return;
-        }
-        timer.refresh();
-      }, Math.max(1, Math.ceil(idleMs / TICKS)));
-      timer.unref();
-      this.#timer = timer;
+      this.#seen = this.toX + this.toY;
+      this.#timer = setTimeout(tick, Math.max(1, Math.ceil(idleMs / TICKS)), this);
+      this.#timer.unref();
     }
 
     // A side that was already closed, ended or finished before the tunnel was made.
     if (x.destroyed || y.destroyed) queueMicrotask(() => this.finish('destroyed'));
     else {
-      if (x.writableFinished) onXFinish();
-      if (y.writableFinished) onYFinish();
-      if (x.readableEnded) onXEnd();
-      if (y.readableEnded) onYEnd();
+      if (x.writableFinished) this.finished(x);
+      if (y.writableFinished) this.finished(y);
+      if (x.readableEnded) this.ended(x);
+      if (y.readableEnded) this.ended(y);
     }
   }
 
-  /** Stop relaying (the relay is being joined into a new one): listeners and timer go, sides stay open. */
+  /** Stop relaying (the relay is being joined into a new one, or is done): listeners and timer go, sides stay open. */
   detach(): void {
-    for (const off of this.#off.splice(0)) off();
+    this.#done = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#done = true;
+    for (const s of [this.x, this.y]) {
+      for (const [event, fn] of SIDE_LISTENERS) s.off(event, fn);
+      if (relayOf.get(s) === this) relayOf.delete(s);
+    }
+    for (const s of this.bypassed) {
+      s.off('close', onBypassedClose);
+      bypassedIn.delete(s);
+    }
   }
 
   /** This member's bytes so far, in its own sense; then it is counted afresh by the next relay. */
