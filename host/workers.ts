@@ -67,13 +67,13 @@ export function runPrimary(count: number): Promise<number> {
   let restartDelay = 100;
 
   return new Promise<number>((done) => {
+    let exitCode = 0;
+    /** Stop every worker; the primary exits with `code` once the last one is gone. */
     const finish = (code: number): void => {
       stopping = true;
+      exitCode = code;
       if (live.size === 0) return done(code);
       for (const w of live.keys()) w.process.kill('SIGTERM');
-      cluster.on('exit', () => {
-        if (live.size === 0) done(code);
-      });
     };
     const fork = (): void => {
       const w = cluster.fork();
@@ -96,7 +96,11 @@ export function runPrimary(count: number): Promise<number> {
     cluster.on('exit', (w, code, signal) => {
       const state = live.get(w);
       live.delete(w);
-      if (stopping || state === undefined) return;
+      if (stopping) {
+        if (live.size === 0) done(exitCode);
+        return;
+      }
+      if (state === undefined) return;
       const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
       if (!started) {
         diags.error('worker (pid %d) failed before it listened (%s): stopping', w.process.pid ?? 0, how);

@@ -55,7 +55,8 @@ function reset(s: Duplex): void {
 interface Member {
   readonly onClose: ((s: TunnelStats) => void) | undefined;
   readonly resolve: (s: TunnelStats) => void;
-  relay: Relay;
+  /** Set once the relay is made (a tunnel that joins others is counted before its relay exists). */
+  relay: Relay | null;
   /** Whether this tunnel's a → b is the relay's x → y (else y → x). */
   forward: boolean;
   /** Bytes counted before the current relay, in this tunnel's a → b / b → a sense. */
@@ -304,7 +305,7 @@ export function createTunnel(a: Duplex, b: Duplex, opts: TunnelOptions & { reado
   const self: Member = {
     onClose: opts.onClose,
     resolve: resolveClosed,
-    relay: null as unknown as Relay,
+    relay: null,
     forward: true,
     aToB: opts.headToB?.length ?? 0,
     bToA: opts.headToA?.length ?? 0,
@@ -359,6 +360,6 @@ export function createTunnel(a: Duplex, b: Duplex, opts: TunnelOptions & { reado
   relay.start(headsToY, headsToX);
   return {
     closed,
-    destroy: (err?: Error) => self.relay.finish(err === undefined ? 'destroyed' : 'error', err),
+    destroy: (err?: Error) => self.relay?.finish(err === undefined ? 'destroyed' : 'error', err),
   };
 }
